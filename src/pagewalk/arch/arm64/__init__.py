@@ -1,0 +1,1 @@
+"""arm64: geometry, descriptors, hardware translation, kernel layout, ptdump format."""

@@ -1,0 +1,202 @@
+"""arm64's software page-table levels as the generic mm code sees them.
+
+Models arch/arm64/include/asm/pgtable.h and pgtable-hwdef.h plus the
+asm-generic folding headers (pgtable-nop4d.h, pgtable-nopud.h,
+pgtable-nopmd.h): the five software levels PGD, P4D, PUD, PMD, PTE (depth
+0..4), which of them are folded at build time (CONFIG_PGTABLE_LEVELS) or at
+run time (an LPA2 build on a CPU without 52-bit VA: `pgtable_l5_enabled()` /
+`pgtable_l4_enabled()` false), the `pXd_offset()` pointer arithmetic, and the
+`pXd_none/bad/present/leaf/table` predicates of each kernel version.
+
+Entry pointers are physical addresses (what `virt_to_phys(ptr)` gives).
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+
+from .geometry import Geometry
+
+PGD, P4D, PUD, PMD, PTE = range(5)
+LEVEL_NAMES = ("pgd", "p4d", "pud", "pmd", "pte")
+PTE_VALID, PTE_TABLE_BIT, PTE_PRESENT_INVALID = 1 << 0, 1 << 1, 1 << 11
+PTE_PROT_NONE_61, PMD_PRESENT_INVALID_61 = 1 << 58, 1 << 59
+#: v6.10: PTE_PRESENT_INVALID (= PTE_NG with the valid bit clear) replaced PTE_PROT_NONE.
+PRESENT_INVALID_SINCE = (6, 10)
+#: pgd_bad()/p4d_bad() test the whole type field (bits[1:0] != 0b11) instead of bit 1.
+TYPE_MASK_BAD_SINCE = (6, 14)
+
+
+class Offset(Enum):
+    """How `pXd_offset(parent, addr)` finds this level's entry."""
+    TABLE = "table"     # next table from the parent entry, plus index
+    SAME = "same"       # folded at build time: the parent pointer itself
+    REBASE = "rebase"   # parent folded at run time: page_base(parent pointer) + index
+
+
+@dataclass(frozen=True)
+class Arm64PageTables:
+    """The kernel's software view of one arm64 build running on one CPU.
+
+    >>> pt = Arm64PageTables(page_size=4096, va_bits=52, vabits_actual=48, version=(7, 2, 13))
+    >>> pt.pgtable_levels, pt.runtime_folded, pt.shift
+    (5, 1, (48, 39, 30, 21, 12))
+    """
+
+    page_size: int
+    va_bits: int                 # compile-time VA_BITS
+    vabits_actual: int           # 64 - T1SZ at run time
+    version: tuple[int, int, int] = (7, 2, 0)
+    pa52: bool = False           # 64K build with 52-bit PAs (CONFIG_ARM64_PA_BITS_52)
+
+    # -- geometry ----------------------------------------------------------
+    @cached_property
+    def page_shift(self) -> int:
+        return self.page_size.bit_length() - 1
+
+    @cached_property
+    def hw(self) -> Geometry:
+        """The geometry the MMU walks (run-time VA size)."""
+        ds = self.page_size != 65536 and self.vabits_actual == 52
+        return Geometry(self.page_size, self.vabits_actual, ds=ds, pa52_64k=self.pa52 and self.page_size == 65536)
+
+    @cached_property
+    def pgtable_levels(self) -> int:
+        """CONFIG_PGTABLE_LEVELS = ARM64_HW_PGTABLE_LEVELS(VA_BITS)."""
+        return (self.va_bits - 4) // (self.page_shift - 3)
+
+    @cached_property
+    def runtime_folded(self) -> int:
+        """How many top levels the CPU lacks (1 for an LPA2 build on a 48/47-bit CPU)."""
+        return self.pgtable_levels - self.hw.levels
+
+    @cached_property
+    def compile_folded(self) -> tuple[bool, ...]:
+        """Per depth: folded by the asm-generic nopXd headers."""
+        n = self.pgtable_levels
+        return (False, n <= 4, n <= 3, n <= 2, False)
+
+    @cached_property
+    def shift(self) -> tuple[int, ...]:
+        """PGDIR_SHIFT, P4D_SHIFT, PUD_SHIFT, PMD_SHIFT, PAGE_SHIFT (folded = parent's)."""
+        g, s, n = self.page_shift, self.page_shift - 3, self.pgtable_levels
+        pgdir = g + s * (n - 1)
+        pmd = g + s if n > 2 else pgdir
+        pud = g + 2 * s if n > 3 else pgdir
+        p4d = g + 3 * s if n > 4 else pgdir
+        return (pgdir, p4d, pud, pmd, g)
+
+    @cached_property
+    def ptrs(self) -> tuple[int, ...]:
+        """PTRS_PER_PGD .. PTRS_PER_PTE (1 for a level folded at build time)."""
+        s = self.page_shift - 3
+        pgd = 1 << (self.va_bits - self.shift[PGD])
+        return (pgd,) + tuple(1 if f else 1 << s for f in self.compile_folded[1:4]) + (1 << s,)
+
+    @cached_property
+    def _top_group(self) -> list[int]:
+        """PGD plus the levels folded into it at build time (they share its entry)."""
+        group = [PGD]
+        while self.compile_folded[group[-1] + 1]:
+            group.append(group[-1] + 1)
+        return group
+
+    @cached_property
+    def constant_predicates(self) -> tuple[bool, ...]:
+        """Per depth: none/bad are always false and present always true."""
+        const = set(self._top_group[:-1])
+        if self.runtime_folded:
+            const.add(self._top_group[-1])
+        return tuple(d in const for d in range(5))
+
+    @cached_property
+    def offsets(self) -> tuple[Offset, ...]:
+        out = [Offset.TABLE] * 5
+        for d in range(1, 5):
+            if self.compile_folded[d]:
+                out[d] = Offset.SAME
+        if self.runtime_folded:
+            out[self._top_group[-1] + 1] = Offset.REBASE
+        return tuple(out)
+
+    @cached_property
+    def directory_levels(self) -> tuple[int, ...]:
+        """Depths whose entries get the `pXd_bad()` test (PGD and P4D, when they are real)."""
+        return tuple(d for d in (PGD, P4D) if not self.constant_predicates[d])
+
+    def mm_p4d_folded(self) -> bool:
+        return self.compile_folded[P4D] or (self.runtime_folded > 0 and self.pgtable_levels == 5)
+
+    def mm_pud_folded(self) -> bool:
+        return self.compile_folded[PUD] or (self.runtime_folded > 0 and self.pgtable_levels == 4)
+
+    # -- pointers ----------------------------------------------------------
+    def index(self, depth: int, addr: int) -> int:
+        return (addr >> self.shift[depth]) & (self.ptrs[depth] - 1)
+
+    def table_address(self, val: int) -> int:
+        """`pXd_page_paddr()`: the next table's PA from a table entry."""
+        return self.hw.output_address(val, self.page_shift)
+
+    def pgd_offset(self, root: int, addr: int) -> int:
+        return root + 8 * self.index(PGD, addr)
+
+    def offset(self, depth: int, parent_ptr: int, parent_val: int, addr: int) -> int:
+        """`p4d_offset()` .. `pte_offset()`: the entry pointer at `depth` below a parent entry."""
+        kind = self.offsets[depth]
+        if kind is Offset.SAME:
+            return parent_ptr
+        if kind is Offset.REBASE:
+            return (parent_ptr & ~(self.page_size - 1)) + 8 * self.index(depth, addr)
+        return self.table_address(parent_val) + 8 * self.index(depth, addr)
+
+    def addr_end(self, depth: int, addr: int, end: int) -> int:
+        """`pXd_addr_end()`: next `1 << shift` boundary, or `end` if that comes first."""
+        size = 1 << self.shift[depth]
+        boundary = ((addr + size) & ~(size - 1)) & ((1 << 64) - 1)
+        return boundary if (boundary - 1) % (1 << 64) < (end - 1) % (1 << 64) else end
+
+    # -- predicates --------------------------------------------------------
+    def none(self, depth: int, val: int) -> bool:
+        return not self.constant_predicates[depth] and val == 0
+
+    def bad(self, depth: int, val: int) -> bool:
+        """`pgd_bad()` / `p4d_bad()` (only called at directory levels)."""
+        if self.constant_predicates[depth]:
+            return False
+        if self.version >= TYPE_MASK_BAD_SINCE:
+            return val & 3 != 3
+        return not val & PTE_TABLE_BIT
+
+    def present(self, depth: int, val: int) -> bool:
+        if self.constant_predicates[depth]:
+            return True
+        if depth in (PGD, P4D):
+            return val != 0
+        if self.version >= PRESENT_INVALID_SINCE:
+            return bool(val & (PTE_VALID | PTE_PRESENT_INVALID))
+        extra = PMD_PRESENT_INVALID_61 if depth == PMD else 0
+        return bool(val & (PTE_VALID | PTE_PROT_NONE_61 | extra))
+
+    def table(self, depth: int, val: int) -> bool:
+        """`pmd_table()` / `pud_table()` (constant true for PUD on 64K or < 3 levels)."""
+        if depth == PUD and (self.page_size == 65536 or self.pgtable_levels < 3):
+            return True
+        return val & 3 == 3
+
+    def leaf(self, depth: int, val: int) -> bool:
+        """`pmd_leaf()` / `pud_leaf()`; `pgd_leaf()`/`p4d_leaf()` are always false on arm64."""
+        if depth not in (PUD, PMD) or self.constant_predicates[depth]:
+            return False
+        return self.present(depth, val) and not self.table(depth, val)
+
+    def table_descriptor(self, table_pa: int, kernel: bool) -> int:
+        """What `pXd_populate()` writes: a table entry, UXNTable for kernel tables, PXNTable for user ones."""
+        attrs = (1 << 60) if kernel else (1 << 59)
+        return self.hw.encode_address(table_pa, self.page_shift) | 3 | attrs
+
+    def trans_huge(self, depth: int, val: int) -> bool:
+        """`pmd_trans_huge()` / `pud_trans_huge()` (no PUD THP on arm64)."""
+        if depth != PMD:
+            return False
+        return val != 0 and self.present(PMD, val) and (val | PTE_VALID) & 3 != 3

@@ -1,0 +1,217 @@
+"""arm64's page-table dump format and `note_page()` (linux: arch/arm64/mm/ptdump.c).
+
+The output format is data, as in the kernel: `pte_bits[]` (mask, value, set
+text, clear text), level names, and the address markers (layout.py). A
+`PgState` is fed notes `(addr, level, val)` by the generic walker user
+(mm/ptdump.py) and emits rows — markers and ranges — to a sink; renderers
+turn rows into the kernel's text or JSON. The W^X check is the same state
+machine with `check_wx` (`note_prot_wx()`, `note_prot_uxn()`).
+Spec: arm64-ptdump.md §4-§7.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layout import Marker
+
+PTE_VALID, PTE_TABLE_BIT, PTE_USER, PTE_RDONLY = 1 << 0, 1 << 1, 1 << 6, 1 << 7
+PTE_SHARED, PTE_AF, PTE_NG, PTE_GP = 3 << 8, 1 << 10, 1 << 11, 1 << 50
+PTE_CONT, PTE_PXN, PTE_UXN, PTE_ATTRINDX_MASK = 1 << 52, 1 << 53, 1 << 54, 7 << 2
+PMD_TYPE_MASK, PMD_TYPE_SECT = 3, 1
+#: v6.13 (commit dc9b74a76320): BLK tests "bit 1 clear and bit 0 set", not just bit 1.
+BLK_TYPE_MASK_SINCE = (6, 13)
+#: v6.9 (LPA2): fixed level names and note_page()'s run-time fold remap.
+RUNTIME_FOLD_SINCE = (6, 9)
+UNITS = "KMGTPE"
+
+
+@dataclass(frozen=True)
+class ProtBits:
+    """One attribute column: printed `set` when `prot & mask == val`, else `clear`."""
+    mask: int
+    val: int
+    set: str
+    clear: str | None
+
+
+def pte_bits(version: tuple[int, int, int]) -> tuple[ProtBits, ...]:
+    """`pte_bits[]` of the given kernel version."""
+    if version >= BLK_TYPE_MASK_SINCE:
+        blk = ProtBits(PMD_TYPE_MASK, PMD_TYPE_SECT, "BLK", "   ")
+    else:
+        blk = ProtBits(PTE_TABLE_BIT, PTE_TABLE_BIT, "   ", "BLK")
+    mt = lambda index, name: ProtBits(PTE_ATTRINDX_MASK, index << 2, name, None)  # noqa: E731
+    return (
+        ProtBits(PTE_VALID, PTE_VALID, " ", "F"),
+        ProtBits(PTE_USER, PTE_USER, "USR", "   "),
+        ProtBits(PTE_RDONLY, PTE_RDONLY, "ro", "RW"),
+        ProtBits(PTE_PXN, PTE_PXN, "NX", "x "),
+        ProtBits(PTE_SHARED, PTE_SHARED, "SHD", "   "),
+        ProtBits(PTE_AF, PTE_AF, "AF", "  "),
+        ProtBits(PTE_NG, PTE_NG, "NG", "  "),
+        ProtBits(PTE_CONT, PTE_CONT, "CON", "   "),
+        blk,
+        ProtBits(PTE_UXN, PTE_UXN, "UXN", "   "),
+        ProtBits(PTE_GP, PTE_GP, "GP", "  "),
+        mt(3, "DEVICE/nGnRnE"), mt(4, "DEVICE/nGnRE"), mt(2, "MEM/NORMAL-NC"),
+        mt(0, "MEM/NORMAL"), mt(1, "MEM/NORMAL-TAGGED"),
+    )
+
+
+def level_names(version: tuple[int, int, int], pgtable_levels: int) -> tuple[str, ...]:
+    """`pg_level[].name`: fixed from v6.9; before, folded PUD/PMD slots read "PGD"."""
+    if version >= RUNTIME_FOLD_SINCE:
+        return ("PGD", "P4D", "PUD", "PMD", "PTE")
+    return ("PGD", "P4D", "PUD" if pgtable_levels > 3 else "PGD", "PMD" if pgtable_levels > 2 else "PGD", "PTE")
+
+
+def format_prot(bits: tuple[ProtBits, ...], prot: int) -> str:
+    """`dump_prot()`: the attribute columns of a range line."""
+    out = []
+    for b in bits:
+        text = b.set if prot & b.mask == b.val else b.clear
+        if text is not None:
+            out.append(" " + text)
+    return "".join(out)
+
+
+def format_size(start: int, end: int) -> str:
+    delta = ((end - start) % (1 << 64)) >> 10
+    unit = 0
+    while not delta & 1023 and unit < len(UNITS) - 1:
+        delta >>= 10
+        unit += 1
+    return f"{delta:9d}{UNITS[unit]}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """One range line: `[start, end)` at `level` (0..4) with masked attributes `prot`."""
+    start: int
+    end: int
+    level: int
+    level_name: str
+    prot: int
+    attributes: str     # the attribute columns as the kernel prints them ('' for a hole)
+    marker: str         # the region (last marker printed before this line)
+
+    def text(self) -> str:
+        return f"0x{self.start:016x}-0x{self.end:016x}   {format_size(self.start, self.end)} {self.level_name}{self.attributes}"
+
+
+class TextSink:
+    """Renders rows as the kernel's debugfs text, line by line, to a file object."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def marker(self, name: str) -> None:
+        self.out.write(f"---[ {name} ]---\n")
+
+    def range(self, row: Range) -> None:
+        self.out.write(row.text() + "\n")
+
+
+class NullSink:
+    def marker(self, name: str) -> None:
+        pass
+
+    def range(self, row: Range) -> None:
+        pass
+
+
+class PgState:
+    """`struct pg_state` and `note_page()`.
+
+    `mm_p4d_folded` / `mm_pud_folded` give the run-time fold remap (v6.9+).
+    """
+
+    def __init__(self, markers: list[Marker], version: tuple[int, int, int], pgtable_levels: int,
+                 page_size: int, sink=None, check_wx: bool = False,
+                 p4d_folded: bool = False, pud_folded: bool = False):
+        self.markers = markers + [Marker((1 << 64) - 1, "")]
+        self.bits = pte_bits(version)
+        self.mask = 0
+        for b in self.bits:
+            self.mask |= b.mask
+        self.names = level_names(version, pgtable_levels)
+        self.remap = version >= RUNTIME_FOLD_SINCE
+        self.p4d_folded, self.pud_folded = p4d_folded, pud_folded
+        self.page_size = page_size
+        self.sink = sink or NullSink()
+        self.check_wx = check_wx
+        self.marker_index = 0
+        self.level = -1
+        self.current_prot = 0
+        self.start_address = 0
+        self.wx_pages = self.uxn_pages = 0
+        self.wx_warnings: list[str] = []
+
+    @property
+    def next_marker(self) -> int:
+        return self.markers[self.marker_index + 1].address
+
+    def _advance_marker(self) -> None:
+        self.marker_index += 1
+        self.sink.marker(self.markers[self.marker_index].name)
+
+    def note_page(self, addr: int, level: int, val: int) -> None:
+        if self.remap and ((level == 1 and self.p4d_folded) or (level == 2 and self.pud_folded)):
+            level = 0
+        prot = val & self.mask if level >= 0 else 0
+        if self.level == -1:
+            self.level, self.current_prot, self.start_address = level, prot, addr
+            self.sink.marker(self.markers[self.marker_index].name)
+        elif prot != self.current_prot or level != self.level or addr >= self.next_marker:
+            if self.current_prot:
+                self._note_prot_uxn(addr)
+                self._note_prot_wx(addr)
+            attrs = format_prot(self.bits, self.current_prot) if self.current_prot else ""
+            self.sink.range(Range(self.start_address, addr, self.level, self.names[self.level],
+                                  self.current_prot, attrs, self.markers[self.marker_index].name))
+            if addr >= self.next_marker:
+                self._advance_marker()
+            self.start_address, self.current_prot, self.level = addr, prot, level
+        if addr >= self.next_marker:
+            self._advance_marker()
+
+    def note_pages(self, addr: int, vals: np.ndarray, level: int) -> None:
+        """note_page() for a run of consecutive entries at one level, vectorised.
+
+        Only entries where the masked bits change, or where a marker is
+        crossed, reach the scalar state machine; the output is identical.
+        """
+        n = len(vals)
+        prot = vals & np.uint64(self.mask)
+        changes = np.flatnonzero(prot[1:] != prot[:-1]) + 1
+        size = self.page_size
+        i = 0
+        while i < n:
+            self.note_page(addr + i * size, level, int(vals[i]))
+            boundary = self.next_marker
+            j = n if boundary >= addr + n * size else min(n, max(i + 1, -(-(boundary - addr) // size)))
+            lo = np.searchsorted(changes, i + 1)
+            hi = np.searchsorted(changes, j)
+            for k in changes[lo:hi].tolist():
+                self.note_page(addr + k * size, level, int(vals[k]))
+            i = j
+
+    def _note_prot_wx(self, addr: int) -> None:
+        if not self.check_wx or self.current_prot & PTE_RDONLY or self.current_prot & PTE_PXN:
+            return
+        self.wx_warnings.append(f"arm64/mm: Found insecure W+X mapping at address {self.start_address:#018x}")
+        self.wx_pages += (addr - self.start_address) % (1 << 64) // self.page_size
+
+    def _note_prot_uxn(self, addr: int) -> None:
+        if not self.check_wx or self.current_prot & PTE_UXN:
+            return
+        self.wx_warnings.append(f"arm64/mm: Found non-UXN mapping at address {self.start_address:#018x}")
+        self.uxn_pages += (addr - self.start_address) % (1 << 64) // self.page_size
+
+    def wx_summary(self) -> str:
+        """The line ptdump_check_wx() prints."""
+        if self.wx_pages or self.uxn_pages:
+            return (f"Checked W+X mappings: FAILED, {self.wx_pages} W+X pages found, "
+                    f"{self.uxn_pages} non-UXN pages found")
+        return "Checked W+X mappings: passed, no W+X pages found"

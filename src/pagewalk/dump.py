@@ -1,0 +1,201 @@
+"""The kernel inside a memory dump, found from the dump alone (like crash and drgn).
+
+From VMCOREINFO: the granule (PAGESIZE), the run-time VA size
+(64 - TCR_EL1_T1SZ), the compile-time VA_BITS, `swapper_pg_dir`'s PA
+(SYMBOL(swapper_pg_dir) - kimage_voffset, plus the TTBR1 offset of a 52-bit
+64K build on a 48-bit CPU), whether descriptors use the LPA2 or 52-bit-64K
+address format, and the kernel's address-space regions. Spec:
+aarch64-vmsa.md §2.2, §4, §6; arm64-ptdump.md §2.
+"""
+
+import io
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from .arch.arm64.geometry import Geometry
+from .arch.arm64.kallsyms import kallsyms_names
+from .arch.arm64.kconfig import BuildOptions, find_config_beside, read_config
+from .arch.arm64.layout import NEW_LAYOUT, KernelLayout
+from .arch.arm64.pgtable import Arm64PageTables
+from .arch.arm64.ptdump import PgState, Range, TextSink
+from .arch.arm64.translate import Translation, translate, translate_batch
+from .errors import AddressError, DumpError
+from .mm.era import Era
+from .mm.machine import Machine
+from .mm.ptdump import ptdump_walk_pgd
+from .phys.elfcore import ElfCoreMemory, open_dump_memory
+from .phys.vmcoreinfo import VmcoreInfo
+
+MASK64 = (1 << 64) - 1
+DEFAULT_DUMP = Path(__file__).parent / "data" / "default.elf.zst"
+
+
+@dataclass
+class OptionsSource:
+    options: BuildOptions
+    note: str
+
+
+class KernelDump:
+    """A kernel memory dump opened for page-table work.
+
+    >>> d = KernelDump.open()                       # the bundled default extract
+    >>> d.geometry.levels, hex(d.swapper_pg_dir)    # doctest: +SKIP
+    (4, '0x...')
+
+    :raises DumpError: the file is missing, not an arm64 ELF core, truncated,
+        or has no usable VMCOREINFO.
+    """
+
+    def __init__(self, memory: ElfCoreMemory, *, config: str | Path | None = None, nr_cpus: int | None = None):
+        self.memory = memory
+        self.name = memory.name
+        note = memory.note("VMCOREINFO")
+        if note is None:
+            raise DumpError(f"{self.name}: no VMCOREINFO note: not a kernel dump (or written without it)")
+        self.vmcoreinfo = VmcoreInfo.parse(note.desc.decode("ascii", "replace"), f"{self.name}: VMCOREINFO")
+        info = self.vmcoreinfo
+        self.version = info.kernel_version
+        self.page_size = info.page_size
+        if self.page_size not in (4096, 16384, 65536):
+            raise DumpError(f"{self.name}: PAGESIZE={self.page_size} is not an arm64 granule")
+        self.va_bits = info.va_bits
+        self.vabits_actual = 64 - info.t1sz
+        pa52 = self.page_size == 65536 and info.max_physmem_bits == 52
+        try:
+            self.arch = Arm64PageTables(self.page_size, self.va_bits, self.vabits_actual, self.version, pa52)
+            self.geometry: Geometry = self.arch.hw
+        except ValueError as e:
+            raise DumpError(f"{self.name}: VMCOREINFO describes an impossible geometry: {e}") from None
+        self.swapper_pg_dir = (info.swapper_pg_dir - info.kimage_voffset) & MASK64
+        self._config, self._nr_cpus = config, nr_cpus
+        if not memory.is_backed(self.swapper_pg_dir, 8):
+            raise DumpError(f"{self.name}: swapper_pg_dir at PA {self.swapper_pg_dir:#x} is not in the dump")
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, **kwargs) -> "KernelDump":
+        """Open an ELF core (optionally `.zst`); no path means the bundled default."""
+        return cls(open_dump_memory(path if path is not None else DEFAULT_DUMP), **kwargs)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
+
+    @property
+    def release(self) -> str:
+        return self.vmcoreinfo.osrelease
+
+    @cached_property
+    def ttbr1(self) -> int:
+        """What TTBR1_EL1.BADDR holds: swapper_pg_dir, or its last entries when the CPU has fewer VA bits."""
+        arch, hw = self.arch, self.geometry
+        if arch.pgtable_levels != hw.levels or self.va_bits == self.vabits_actual:
+            return self.swapper_pg_dir
+        shift = hw.level_shift(hw.start_level)
+        return self.swapper_pg_dir + ((1 << (self.va_bits - shift)) - (1 << (self.vabits_actual - shift))) * 8
+
+    # -- build options and layout --------------------------------------------
+    @cached_property
+    def options_source(self) -> OptionsSource:
+        if self._config is not None:
+            opts = read_config(Path(self._config))
+            return OptionsSource(opts, f"build options from {self._config}")
+        beside = find_config_beside(self.path, self.release)
+        if beside is not None:
+            return OptionsSource(read_config(beside), f"build options from {beside}")
+        try:
+            names = kallsyms_names(self.read_kernel, self.vmcoreinfo)
+        except DumpError as e:
+            return OptionsSource(BuildOptions(source="defaults", guessed=("all",)),
+                                 f"build options guessed (no config, {e}); the Fixmap start marker is a guess")
+        opts = BuildOptions.from_symbols(names, self.vmcoreinfo.kernel_offset, "kallsyms", self._nr_cpus)
+        note = f"build options inferred from the kernel's symbol table ({len(names)} symbols)"
+        if opts.guessed:
+            note += f"; guessed {', '.join(opts.guessed)} (NR_CPUS={opts.nr_cpus}): the Fixmap start marker is a guess"
+        return OptionsSource(opts, note)
+
+    @cached_property
+    def layout(self) -> KernelLayout:
+        return KernelLayout.from_vmcoreinfo(self.vmcoreinfo, self.options_source.options)
+
+    def read_kernel(self, va: int, size: int) -> bytes:
+        """Read kernel-image memory (PA = VA - kimage_voffset)."""
+        return self.memory.read((va - self.vmcoreinfo.kimage_voffset) & MASK64, size)
+
+    # -- translation -----------------------------------------------------------
+    def translate(self, va: int) -> Translation:
+        """The MMU's translation of a kernel (TTBR1) address.
+
+        :raises AddressError: `va` is not a TTBR1 (kernel) address.
+        """
+        if not 0 <= va <= MASK64:
+            raise AddressError(f"{va:#x} is not a 64-bit address")
+        if not (va >> 55) & 1:
+            raise AddressError(f"{va:#018x} is not a kernel address (bit 55 is clear: a TTBR0/user address)")
+        return translate(self.memory, self.geometry, self.ttbr1, va)
+
+    def translate_batch(self, vas):
+        return translate_batch(self.memory, self.geometry, self.ttbr1, vas)
+
+    def lm_to_phys(self, va: int) -> int:
+        """`__lm_to_phys()`: linear-map VA to PA."""
+        return (va - self.layout.page_offset + self.vmcoreinfo.phys_offset) & MASK64
+
+    def phys_to_virt(self, pa: int) -> int:
+        """`__phys_to_virt()`: PA to its linear-map VA."""
+        return ((pa - self.vmcoreinfo.phys_offset) & MASK64) | self.layout.page_offset
+
+    def kimage_to_phys(self, va: int) -> int:
+        return (va - self.vmcoreinfo.kimage_voffset) & MASK64
+
+    # -- the kernel's own walkers ------------------------------------------------
+    def machine(self, era: Era | str | None = None) -> Machine:
+        """A Machine whose init_mm walks this dump's kernel tables (era from the version by default)."""
+        era = Era.for_kernel(self.version) if era is None else Era.parse(era)
+        return Machine(self.memory, self.arch, era, self.swapper_pg_dir)
+
+    def ptdump_range(self) -> tuple[int, int]:
+        start = self.layout.page_offset_actual if self.version >= NEW_LAYOUT else self.layout.page_offset
+        return start, MASK64
+
+    def _pg_state(self, sink, check_wx: bool) -> PgState:
+        markers = [] if check_wx else self.layout.markers()
+        if check_wx:
+            from .arch.arm64.layout import Marker
+            markers = [Marker(0, "")]
+        return PgState(markers, self.version, self.arch.pgtable_levels, self.page_size, sink, check_wx,
+                       p4d_folded=self.arch.mm_p4d_folded(), pud_folded=self.arch.mm_pud_folded())
+
+    def ptdump(self, out=None, sink=None) -> str | None:
+        """Write the kernel's `/sys/kernel/debug/kernel_page_tables` text (returned if `out` is None)."""
+        buf = io.StringIO() if out is None and sink is None else None
+        state = self._pg_state(sink or TextSink(out or buf), check_wx=False)
+        machine = self.machine()
+        ptdump_walk_pgd(state, machine.init_mm, [self.ptdump_range()])
+        return buf.getvalue() if buf is not None else None
+
+    def ptdump_rows(self) -> list[tuple[str, object]]:
+        """Rows of the dump: ('marker', name) and ('range', Range) in order."""
+        rows: list[tuple[str, object]] = []
+
+        class Collect:
+            def marker(self, name: str) -> None:
+                rows.append(("marker", name))
+
+            def range(self, row: Range) -> None:
+                rows.append(("range", row))
+
+        self.ptdump(sink=Collect())
+        return rows
+
+    def check_wx(self) -> PgState:
+        """`ptdump_check_wx()`: the state after the walk holds the counts and the warnings."""
+        state = self._pg_state(None, check_wx=True)
+        ptdump_walk_pgd(state, self.machine().init_mm, [self.ptdump_range()])
+        return state
+
+
+def warn(message: str) -> None:
+    print(f"pagewalk: {message}", file=sys.stderr)

@@ -1,0 +1,68 @@
+"""Execution contexts: process, softirq, hardirq, irqs-off, preemption.
+
+Models the bits of `preempt_count()` and `irqs_disabled()` that decide
+whether a function may sleep (linux: include/linux/preempt.h, kernel/sched/
+core.c `__might_sleep()`), so that taking a sleeping lock from KFENCE's
+softirq path is reported as the kernel reports it.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .log import KernelLog
+
+
+@dataclass
+class ExecutionContext:
+    """Where the current code runs, like `current` plus `preempt_count()`."""
+    log: KernelLog = field(default_factory=KernelLog)
+    preempt_count: int = 0
+    softirq: int = 0
+    hardirq: int = 0
+    irqs_off: int = 0
+
+    def in_atomic(self) -> bool:
+        return bool(self.preempt_count or self.softirq or self.hardirq or self.irqs_off)
+
+    def describe(self) -> str:
+        return (f"in_atomic(): {int(self.in_atomic())}, irqs_disabled(): {int(bool(self.irqs_off or self.hardirq))}, "
+                f"in_softirq: {int(bool(self.softirq))}, in_hardirq: {int(bool(self.hardirq))}, "
+                f"preempt_count: {self.preempt_count}")
+
+    def might_sleep(self, site: str, what: str) -> None:
+        """`might_sleep()`: report when called where sleeping is not allowed."""
+        if self.in_atomic():
+            self.log.might_sleep(site, f"{what} ({self.describe()})")
+
+    @contextmanager
+    def in_softirq(self):
+        """Run the body as a softirq handler (e.g. a KFENCE timer)."""
+        self.softirq += 1
+        try:
+            yield self
+        finally:
+            self.softirq -= 1
+
+    @contextmanager
+    def in_hardirq(self):
+        self.hardirq += 1
+        try:
+            yield self
+        finally:
+            self.hardirq -= 1
+
+    @contextmanager
+    def irqs_disabled(self):
+        self.irqs_off += 1
+        try:
+            yield self
+        finally:
+            self.irqs_off -= 1
+
+    @contextmanager
+    def preempt_disabled(self):
+        self.preempt_count += 1
+        try:
+            yield self
+        finally:
+            self.preempt_count -= 1

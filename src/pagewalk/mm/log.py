@@ -1,0 +1,61 @@
+"""What the kernel prints when something is wrong: WARN_ON_ONCE, lock
+assertions (lockdep / VM_BUG_ON), and might_sleep()'s "sleeping function
+called from invalid context". Recorded, never raised, unless strict."""
+
+from dataclasses import dataclass, field
+
+
+class LockAssertion(AssertionError):
+    """Raised instead of recording when a KernelLog is strict."""
+
+
+@dataclass(frozen=True)
+class Report:
+    #: 'warning' (WARN_ON_ONCE / VM_WARN_ON_ONCE), 'assertion' (a lock assertion),
+    #: 'might_sleep' (sleeping in atomic context) or 'bug'.
+    kind: str
+    #: Where the kernel checks it, e.g. 'walk_kernel_page_table_range'.
+    site: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.site}: {self.message}"
+
+
+@dataclass
+class KernelLog:
+    """The model's dmesg for checks: one Report per kernel splat."""
+    reports: list[Report] = field(default_factory=list)
+    strict: bool = False
+    _once: set[tuple[str, str]] = field(default_factory=set)
+
+    def _add(self, report: Report) -> None:
+        if self.strict and report.kind in ("assertion", "might_sleep"):
+            raise LockAssertion(str(report))
+        self.reports.append(report)
+
+    def warn_on_once(self, site: str, message: str) -> None:
+        """WARN_ON_ONCE: recorded the first time a site fires."""
+        if (site, message) not in self._once:
+            self._once.add((site, message))
+            self._add(Report("warning", site, message))
+
+    def assertion(self, site: str, message: str) -> None:
+        """A failed lock assertion (mmap_assert_locked, vma_assert_write_locked, ...)."""
+        self._add(Report("assertion", site, message))
+
+    def might_sleep(self, site: str, message: str) -> None:
+        self._add(Report("might_sleep", site, f"BUG: sleeping function called from invalid context: {message}"))
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def __iter__(self):
+        return iter(self.reports)
+
+    def of_kind(self, kind: str) -> list[Report]:
+        return [r for r in self.reports if r.kind == kind]
+
+    def clear(self) -> None:
+        self.reports.clear()
+        self._once.clear()

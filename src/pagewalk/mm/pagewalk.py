@@ -1,0 +1,738 @@
+"""The generic page-table walker (linux: mm/pagewalk.c, include/linux/pagewalk.h).
+
+One function per level, as in the kernel: walk_pgd_range -> walk_p4d_range ->
+walk_pud_range -> walk_pmd_range -> walk_pte_range(_inner); a VMA layer
+(walk_page_test, __walk_page_range, walk_hugetlb_range); and every entry
+point with its -EINVAL checks and lock assertions, per era (BASE, SEED-v2,
+SEED-review, UP-6.18, LATER, and the real 6.1 / 6.12 trees). Spec:
+shared/spec/pagewalk.md.
+
+Entry pointers handed to callbacks are physical addresses; read the entry
+with `walk.read(ptr)` (READ_ONCE) and write it with `walk.write(ptr, val)`.
+Kernel-shaped functions return 0, a callback's non-zero value, or a negative
+errno, exactly as the kernel does.
+
+>>> ops = mm_walk_ops(pte_entry=lambda ptr, addr, next, walk: 0)   # doctest: +SKIP
+>>> walk_page_range(mm, 0x10000, 0x20000, ops)                       # doctest: +SKIP
+0
+"""
+
+import contextvars
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..arch.arm64.pgtable import P4D, PGD, PMD, PTE, PUD
+from ..errors import PagewalkError, ReadOnlyMemoryError
+from .era import Era
+from .mm_types import VM_PFNMAP, mm_struct, vm_area_struct
+
+EINVAL, ENOMEM = 22, 12
+
+# enum page_walk_action
+ACTION_SUBTREE, ACTION_CONTINUE, ACTION_AGAIN = 0, 1, 2
+# enum page_walk_lock; value 3 means different things in different eras (spec §1.6).
+PGWALK_RDLOCK, PGWALK_WRLOCK, PGWALK_WRLOCK_VERIFY = 0, 1, 2
+PGWALK_NOLOCK = 3                 # SEED-v2 / SEED-review only
+PGWALK_VMA_RDLOCK_VERIFY = 3      # v6.17 and later
+# SEED-review capability flags for check_ops_valid().
+OPS_MAY_INSTALL_PTE, OPS_MAY_AVOID_LOCK = 1 << 0, 1 << 1
+
+Callback = Callable[..., int] | None
+
+
+@dataclass
+class mm_walk_ops:  # noqa: N801 - kernel name
+    """`struct mm_walk_ops`: every callback is optional.
+
+    Entry callbacks are `(ptr, addr, next, walk) -> int`; `pte_hole(addr, next,
+    depth, walk)`; `hugetlb_entry(ptr, hmask, addr, next, walk)`;
+    `test_walk(addr, next, walk)`; `pre_vma(start, end, walk)`;
+    `post_vma(walk)`; `install_pte(addr, next, out, walk)` stores the new PTE
+    in `out[0]`. `pte_table(ptr, values, addr, end, walk)` is pagewalk's batch
+    extension: instead of one `pte_entry` call per PTE it receives the run's
+    values as a numpy array (only used when `pte_entry` is not set).
+    """
+    pgd_entry: Callback = None
+    p4d_entry: Callback = None
+    pud_entry: Callback = None
+    pmd_entry: Callback = None
+    pte_entry: Callback = None
+    pte_hole: Callback = None
+    hugetlb_entry: Callback = None
+    test_walk: Callback = None
+    pre_vma: Callback = None
+    post_vma: Callable[..., None] | None = None
+    install_pte: Callback = None
+    walk_lock: int = PGWALK_RDLOCK
+    pte_table: Callback = None
+
+
+@dataclass(eq=False)
+class mm_walk:  # noqa: N801 - kernel name
+    """`struct mm_walk`: the state every callback receives."""
+    ops: mm_walk_ops
+    mm: mm_struct
+    pgd: int | None = None
+    vma: vm_area_struct | None = None
+    action: int = ACTION_SUBTREE
+    no_vma: bool = False
+    private: Any = None
+
+    @property
+    def arch(self):
+        return self.mm.machine.arch
+
+    def read(self, ptr: int) -> int:
+        """READ_ONCE(*ptr)."""
+        return self.mm.machine.memory.read_u64(ptr)
+
+    def write(self, ptr: int, val: int) -> None:
+        """WRITE_ONCE(*ptr, val) / set_pte_at()."""
+        self.mm.machine.memory.write_u64(ptr, val)
+
+
+# -- helpers ------------------------------------------------------------------
+
+def real_depth(walk: mm_walk, depth: int) -> int:
+    """Map a hole's depth through build-time folding (not run-time folding)."""
+    folded = walk.arch.compile_folded
+    if depth == 3 and folded[PMD]:
+        depth = 2
+    if depth == 2 and folded[PUD]:
+        depth = 1
+    if depth == 1 and folded[P4D]:
+        depth = 0
+    return depth
+
+
+def _era(mm) -> Era:
+    return mm.machine.era
+
+
+def _has_pte_handler(ops: mm_walk_ops) -> bool:
+    return ops.pte_entry is not None or ops.pte_table is not None
+
+
+def _alloc_table(walk: mm_walk, depth: int, ptr: int) -> int:
+    """`__p4d_alloc` .. `__pte_alloc`: a zeroed table for the level below `depth`."""
+    machine = walk.mm.machine
+    memory = machine.memory
+    if not memory.writable:
+        raise ReadOnlyMemoryError(ptr, "a dump: install_pte would allocate a page table")
+    page = memory.alloc_page()
+    if page is None:
+        return -ENOMEM
+    walk.write(ptr, walk.arch.table_descriptor(page, kernel=walk.mm.is_init_mm))
+    return 0
+
+
+def _none_or_clear_bad(walk: mm_walk, depth: int, ptr: int) -> bool:
+    """`pgd_none_or_clear_bad()` / `p4d_none_or_clear_bad()`: a bad entry is reported and zeroed."""
+    arch, val = walk.arch, walk.read(ptr)
+    if arch.none(depth, val):
+        return True
+    if arch.bad(depth, val):
+        walk.mm.machine.log.warn_on_once(
+            f"{('pgd', 'p4d')[depth]}_clear_bad", f"bad {('pgd', 'p4d')[depth]} {val:#018x} at {ptr:#x}")
+        walk.write(ptr, 0)
+        return True
+    return False
+
+
+# -- the recursive core (spec §2) --------------------------------------------
+
+def walk_pgd_range(addr: int, end: int, walk: mm_walk) -> int:
+    ops, arch = walk.ops, walk.arch
+    has_install = ops.install_pte is not None
+    descend = has_install or any((ops.p4d_entry, ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
+    root = walk.pgd if walk.pgd is not None else walk.mm.pgd
+    ptr = arch.pgd_offset(root, addr)
+    while True:
+        nxt = arch.addr_end(PGD, addr, end)
+        err = 0
+        skip = False
+        if _none_or_clear_bad(walk, PGD, ptr):
+            if has_install:
+                err = _alloc_table(walk, PGD, ptr)
+            elif ops.pte_hole:
+                err = ops.pte_hole(addr, nxt, 0, walk)
+            skip = not has_install
+        if not err and not skip:
+            if ops.pgd_entry:
+                err = ops.pgd_entry(ptr, addr, nxt, walk)
+            if not err and descend:
+                err = walk_p4d_range(ptr, addr, nxt, walk)
+        if err:
+            return err
+        ptr, addr = ptr + 8, nxt
+        if addr == end:
+            return 0
+
+
+def walk_p4d_range(pgd: int, addr: int, end: int, walk: mm_walk) -> int:
+    ops, arch = walk.ops, walk.arch
+    has_install = ops.install_pte is not None
+    descend = has_install or any((ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
+    depth = real_depth(walk, 1)
+    ptr = arch.offset(P4D, pgd, walk.read(pgd), addr)
+    while True:
+        nxt = arch.addr_end(P4D, addr, end)
+        err = 0
+        skip = False
+        if _none_or_clear_bad(walk, P4D, ptr):
+            if has_install:
+                err = _alloc_table(walk, P4D, ptr)
+            elif ops.pte_hole:
+                err = ops.pte_hole(addr, nxt, depth, walk)
+            skip = not has_install
+        if not err and not skip:
+            if ops.p4d_entry:
+                err = ops.p4d_entry(ptr, addr, nxt, walk)
+            if not err and descend:
+                err = walk_pud_range(ptr, addr, nxt, walk)
+        if err:
+            return err
+        ptr, addr = ptr + 8, nxt
+        if addr == end:
+            return 0
+
+
+def walk_pud_range(p4d: int, addr: int, end: int, walk: mm_walk) -> int:
+    ops, arch = walk.ops, walk.arch
+    has_install = ops.install_pte is not None
+    has_handler = ops.pmd_entry is not None or _has_pte_handler(ops)
+    retry_at_pmd = _era(walk.mm).pud_refault_retry
+    depth = real_depth(walk, 2)
+    ptr = arch.offset(PUD, p4d, walk.read(p4d), addr)
+    while True:
+        nxt = arch.addr_end(PUD, addr, end)
+        walk.action = ACTION_SUBTREE
+        err = 0
+        if arch.none(PUD, walk.read(ptr)):
+            if has_install:
+                err = _alloc_table(walk, PUD, ptr)
+            elif ops.pte_hole:
+                err = ops.pte_hole(addr, nxt, depth, walk)
+            if err:
+                return err
+            if not has_install:
+                ptr, addr = ptr + 8, nxt
+                if addr == end:
+                    return 0
+                continue
+        if ops.pud_entry:
+            err = ops.pud_entry(ptr, addr, nxt, walk)
+            if err:
+                return err
+        if walk.action == ACTION_AGAIN:
+            continue
+        if walk.action != ACTION_CONTINUE and _pud_descend(walk, ptr, addr, has_handler, has_install):
+            if not retry_at_pmd and arch.none(PUD, walk.read(ptr)):
+                continue                                  # BASE: the split zapped it, redo the slot
+            err = walk_pmd_range(ptr, addr, nxt, walk)
+            if err:
+                return err
+            if retry_at_pmd and walk.action == ACTION_AGAIN:
+                continue
+        ptr, addr = ptr + 8, nxt
+        if addr == end:
+            return 0
+
+
+def _pud_descend(walk: mm_walk, ptr: int, addr: int, has_handler: bool, has_install: bool) -> bool:
+    arch = walk.arch
+    val = walk.read(ptr)
+    if not has_handler:
+        if not has_install or (arch.present(PUD, val) and arch.trans_huge(PUD, val)):
+            return False
+    if walk.vma is not None:
+        return True                                       # split_huge_pud(): a no-op on arm64
+    return not (arch.leaf(PUD, val) or not arch.present(PUD, val))
+
+
+def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
+    ops, arch = walk.ops, walk.arch
+    has_install = ops.install_pte is not None
+    has_handler = _has_pte_handler(ops)
+    depth = real_depth(walk, 3)
+    pud_val = walk.read(pud)
+    if _era(walk.mm).pud_refault_retry and (not arch.present(PUD, pud_val) or arch.leaf(PUD, pud_val)):
+        walk.action = ACTION_AGAIN
+        return 0
+    pte_again = _era(walk.mm) is not Era.V6_1
+    ptr = arch.offset(PMD, pud, pud_val, addr)
+    while True:
+        nxt = arch.addr_end(PMD, addr, end)
+        walk.action = ACTION_SUBTREE
+        err = 0
+        if arch.none(PMD, walk.read(ptr)):
+            if has_install:
+                err = _alloc_table(walk, PMD, ptr)
+            elif ops.pte_hole:
+                err = ops.pte_hole(addr, nxt, depth, walk)
+            if err:
+                return err
+            if not has_install:
+                ptr, addr = ptr + 8, nxt
+                if addr == end:
+                    return 0
+                continue
+        if ops.pmd_entry:
+            err = ops.pmd_entry(ptr, addr, nxt, walk)
+            if err:
+                return err
+        if walk.action == ACTION_AGAIN:
+            continue
+        if walk.action != ACTION_CONTINUE and _pmd_descend(walk, ptr, addr, has_handler, has_install):
+            err = walk_pte_range(ptr, addr, nxt, walk)
+            if err:
+                return err
+            if pte_again and walk.action == ACTION_AGAIN:
+                continue
+        ptr, addr = ptr + 8, nxt
+        if addr == end:
+            return 0
+
+
+def _pmd_descend(walk: mm_walk, ptr: int, addr: int, has_handler: bool, has_install: bool) -> bool:
+    arch = walk.arch
+    val = walk.read(ptr)
+    if not has_handler:
+        if not has_install or (arch.present(PMD, val) and arch.trans_huge(PMD, val)):
+            return False
+    if walk.vma is not None:
+        split_huge_pmd(walk, ptr, addr)
+        return True
+    return not (arch.leaf(PMD, val) or not arch.present(PMD, val))
+
+
+def split_huge_pmd(walk: mm_walk, ptr: int, addr: int) -> None:
+    """`split_huge_pmd()`: anonymous THP -> PTE table with the same pages; file THP -> cleared."""
+    arch, val = walk.arch, walk.read(ptr)
+    if val == 0 or (arch.present(PMD, val) and not arch.trans_huge(PMD, val)):
+        return
+    if _era(walk.mm) is not Era.LATER and not arch.present(PMD, val):
+        return
+    memory = walk.mm.machine.memory
+    if not memory.writable:
+        raise ReadOnlyMemoryError(ptr, f"a dump: split_huge_pmd({addr:#x}) would rewrite the PMD")
+    if not walk.vma.is_anonymous or not arch.present(PMD, val):
+        walk.write(ptr, 0)
+        return
+    table = memory.alloc_page()
+    if table is None:
+        walk.write(ptr, 0)                                # the kernel zaps and refaults instead
+        return
+    hw, page = arch.hw, arch.page_size
+    base = hw.output_address(val, arch.shift[PMD])
+    attrs = val & ~hw.encode_address(base, arch.shift[PMD]) | 3
+    for i in range(arch.ptrs[PTE]):
+        memory.write_u64(table + 8 * i, attrs | hw.encode_address(base + i * page, arch.page_shift))
+    walk.write(ptr, arch.table_descriptor(table, kernel=False))
+
+
+def walk_pte_range(pmd: int, addr: int, end: int, walk: mm_walk) -> int:
+    """Map the PTE table (locking it for VMA walks) and walk the run; AGAIN if it cannot be mapped."""
+    arch, mm = walk.arch, walk.mm
+    pmd_val = walk.read(pmd)
+    kernel_map = walk.no_vma and (mm.is_init_mm or addr >= 1 << arch.vabits_actual)
+    if not kernel_map and not (arch.present(PMD, pmd_val) and pmd_val & 3 == 3):
+        walk.action = ACTION_AGAIN                        # pte_offset_map() failed
+        return 0
+    pte = arch.offset(PTE, pmd, pmd_val, addr)
+    if walk.no_vma:
+        return walk_pte_range_inner(pte, addr, end, walk)
+    ptl = mm.page_table_lock
+    ptl.lock()
+    try:
+        return walk_pte_range_inner(pte, addr, end, walk)
+    finally:
+        ptl.unlock()
+
+
+def walk_pte_range_inner(pte: int, addr: int, end: int, walk: mm_walk) -> int:
+    ops = walk.ops
+    page = walk.arch.page_size
+    install, pte_entry = ops.install_pte, ops.pte_entry
+    if pte_entry is None and install is None and ops.pte_table is not None:
+        count = max(1, -(-(end - addr) // page))
+        return ops.pte_table(pte, walk.mm.machine.memory.read_table(pte, count), addr, end, walk)
+    last = end - page
+    while True:
+        if install is not None and walk.read(pte) == 0:
+            out = [0]
+            err = install(addr, addr + page, out, walk)
+            if err:
+                return err
+            walk.write(pte, out[0])
+            if walk.no_vma:
+                walk.mm.machine.log.warn_on_once("walk_pte_range_inner", "install_pte in a no-VMA walk")
+        else:
+            if pte_entry is None:
+                raise PagewalkError("install_pte without pte_entry reached a non-none PTE (a NULL call in the kernel)")
+            err = pte_entry(pte, addr, addr + page, walk)
+            if err:
+                return err
+        if addr >= last:
+            return 0
+        addr += page
+        pte += 8
+
+
+# -- hugetlb and the VMA layer (spec §3) ---------------------------------------
+
+def huge_pte_offset(walk: mm_walk, addr: int, size: int) -> int | None:
+    """arm64 `huge_pte_offset()`: the slot for a huge page, or None when tables are missing."""
+    arch = walk.arch
+    pgd = arch.pgd_offset(walk.mm.pgd, addr)
+    if not arch.present(PGD, walk.read(pgd)):
+        return None
+    p4d = arch.offset(P4D, pgd, walk.read(pgd), addr)
+    if not arch.present(P4D, walk.read(p4d)):
+        return None
+    pud = arch.offset(PUD, p4d, walk.read(p4d), addr)
+    pud_val = walk.read(pud)
+    if size != 1 << arch.shift[PUD] and arch.none(PUD, pud_val):
+        return None
+    if arch.leaf(PUD, pud_val) or not arch.present(PUD, pud_val):
+        return pud
+    pmd_size = 1 << arch.shift[PMD]
+    cont_pmd = pmd_size * arch.hw.contiguous_entries(2)
+    if size == cont_pmd:
+        addr &= ~(cont_pmd - 1)
+    pmd = arch.offset(PMD, pud, pud_val, addr)
+    pmd_val = walk.read(pmd)
+    if size not in (pmd_size, cont_pmd) and arch.none(PMD, pmd_val):
+        return None
+    if arch.leaf(PMD, pmd_val) or not arch.present(PMD, pmd_val):
+        return pmd
+    cont_pte = arch.page_size * arch.hw.contiguous_entries(3)
+    if size == cont_pte:
+        return arch.offset(PTE, pmd, pmd_val, addr & ~(cont_pte - 1))
+    return None
+
+
+def walk_hugetlb_range(addr: int, end: int, walk: mm_walk) -> int:
+    ops, size = walk.ops, walk.vma.huge_page_size
+    hmask = ~(size - 1) & ((1 << 64) - 1)
+    while True:
+        nxt = min((addr & hmask) + size, end)
+        ptr = huge_pte_offset(walk, addr & hmask, size)
+        err = 0
+        if ptr is not None:
+            err = ops.hugetlb_entry(ptr, hmask, addr, nxt, walk)
+        elif ops.pte_hole:
+            err = ops.pte_hole(addr, nxt, -1, walk)
+        if err:
+            return err
+        addr = nxt
+        if addr == end:
+            return 0
+
+
+def walk_page_test(start: int, end: int, walk: mm_walk) -> int:
+    ops = walk.ops
+    if ops.test_walk:
+        return ops.test_walk(start, end, walk)
+    if walk.vma.vm_flags & VM_PFNMAP:
+        err = ops.pte_hole(start, end, -1, walk) if ops.pte_hole else 0
+        return err if err else 1
+    return 0
+
+
+def __walk_page_range(start: int, end: int, walk: mm_walk) -> int:
+    ops, vma = walk.ops, walk.vma
+    if ops.install_pte and vma.is_hugetlb:
+        return -EINVAL
+    if ops.pre_vma:
+        err = ops.pre_vma(start, end, walk)
+        if err:
+            return err
+    err = 0
+    if vma.is_hugetlb:
+        if ops.hugetlb_entry:
+            err = walk_hugetlb_range(start, end, walk)
+    else:
+        err = walk_pgd_range(start, end, walk)
+    if ops.post_vma:
+        ops.post_vma(walk)
+    return err
+
+
+# -- locks and checks (spec §5, §6) -------------------------------------------
+
+def _assert_mmap_locked(mm: mm_struct, site: str, write: bool) -> None:
+    lock = mm.mmap_lock
+    if write and not lock.is_write_locked():
+        mm.machine.log.assertion(site, f"mmap_assert_write_locked({mm.name}) failed")
+    elif not write and not lock.is_locked():
+        mm.machine.log.assertion(site, f"mmap_assert_locked({mm.name}) failed")
+
+
+def process_mm_walk_lock(mm: mm_struct, walk_lock: int) -> bool:
+    """Assert the mm lock the walk mode needs; True means SEED-v2's PGWALK_NOLOCK."""
+    era = _era(mm)
+    site = "process_mm_walk_lock"
+    if era is Era.V6_1:
+        _assert_mmap_locked(mm, site, write=False)
+        return False
+    if era is Era.SEED_V2 and walk_lock == PGWALK_NOLOCK:
+        return True
+    if walk_lock == PGWALK_RDLOCK:
+        _assert_mmap_locked(mm, site, write=False)
+    elif walk_lock == PGWALK_VMA_RDLOCK_VERIFY and era in (Era.UP_6_18, Era.LATER):
+        pass
+    else:
+        _assert_mmap_locked(mm, site, write=True)
+    return False
+
+
+def process_vma_walk_lock(vma: vm_area_struct, walk_lock: int) -> None:
+    mm = vma.vm_mm
+    if not mm.machine.per_vma_lock or _era(mm) is Era.V6_1:
+        return
+    log, era = mm.machine.log, _era(mm)
+    if walk_lock == PGWALK_WRLOCK:
+        _assert_mmap_locked(mm, "vma_start_write", write=True)
+        vma.lock_state = "write"
+    elif walk_lock == PGWALK_WRLOCK_VERIFY:
+        if vma.lock_state != "write":
+            log.assertion("vma_assert_write_locked", f"{vma!r} is not write-locked")
+    elif walk_lock == 3:
+        if era is Era.SEED_REVIEW:
+            log.warn_on_once("process_vma_walk_lock", "PGWALK_NOLOCK on a VMA walk")
+        elif era in (Era.UP_6_18, Era.LATER) and vma.lock_state is None:
+            log.assertion("vma_assert_locked", f"{vma!r} is not locked")
+
+
+def check_ops_valid(mm: mm_struct, ops: mm_walk_ops, capabilities: int = 0) -> bool:
+    """`check_ops_valid()` (`check_ops_safe()` in 7.x); SEED-review takes capabilities."""
+    era = _era(mm)
+    if not era.has_install_pte:
+        if ops.install_pte is not None:
+            raise PagewalkError(f"install_pte does not exist in the {era.value} walker (added in v6.13)")
+        return True
+    if era is Era.SEED_REVIEW:
+        if ops.install_pte and not capabilities & OPS_MAY_INSTALL_PTE:
+            return False
+        return not (ops.walk_lock == PGWALK_NOLOCK and not capabilities & OPS_MAY_AVOID_LOCK)
+    return ops.install_pte is None
+
+
+def _require(mm: mm_struct, name: str, present: bool) -> None:
+    if not present:
+        raise PagewalkError(f"{name}() does not exist in the {_era(mm).value} kernel")
+
+
+# -- entry points (spec §4) ---------------------------------------------------
+
+_current_machine: contextvars.ContextVar = contextvars.ContextVar("pagewalk_machine", default=None)
+
+
+def use_machine(machine) -> contextvars.Token:
+    """Make `machine` the one whose init_mm the kernel entry points walk."""
+    return _current_machine.set(machine)
+
+
+def _init_mm(init_mm: mm_struct | None) -> mm_struct:
+    if init_mm is not None:
+        return init_mm
+    machine = _current_machine.get()
+    if machine is None:
+        raise PagewalkError("no machine: pass init_mm= or call pagewalk.use_machine(machine) first")
+    return machine.init_mm
+
+
+def _walk_user_range(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, private) -> int:
+    """The VMA loop of walk_page_range_mm() after its checks."""
+    walk = mm_walk(ops, mm, private=private)
+    vma = mm.find_vma(start)
+    while True:
+        err = 0
+        if vma is None or start < vma.vm_start:
+            walk.vma = None
+            nxt = end if vma is None else min(end, vma.vm_start)
+            if ops.pte_hole:
+                err = ops.pte_hole(start, nxt, -1, walk)
+        else:
+            process_vma_walk_lock(vma, ops.walk_lock)
+            walk.vma = vma
+            nxt = min(end, vma.vm_end)
+            vma = mm.next_vma(vma)
+            err = walk_page_test(start, nxt, walk)
+            if err > 0:
+                err = 0
+            elif err == 0:
+                err = __walk_page_range(start, nxt, walk)
+        if err:
+            return err
+        start = nxt
+        if start >= end:
+            return 0
+
+
+def walk_page_range_mm(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, private=None) -> int:
+    """Walk `[start, end)` of a user mm VMA by VMA; may install PTEs (mm/internal.h)."""
+    if mm is not None:
+        _require(mm, "walk_page_range_mm", _era(mm).has_install_pte)
+    if mm is not None and _era(mm) is Era.SEED_REVIEW and not check_ops_valid(mm, ops, OPS_MAY_INSTALL_PTE):
+        return -EINVAL
+    return _walk_page_range_mm_unchecked(mm, start, end, ops, private)
+
+
+def _walk_page_range_mm_unchecked(mm, start, end, ops, private) -> int:
+    if start >= end or mm is None:
+        return -EINVAL
+    if process_mm_walk_lock(mm, ops.walk_lock):
+        return -EINVAL
+    return _walk_user_range(mm, start, end, ops, private)
+
+
+def walk_page_range(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, private=None) -> int:
+    """Walk a user address range with the caller's callbacks (exported).
+
+    Returns 0, the first non-zero callback value, or -EINVAL (-22) for
+    `start >= end`, a NULL mm, ops with install_pte, or (SEED-v2) PGWALK_NOLOCK.
+    """
+    if mm is not None and not check_ops_valid(mm, ops):
+        return -EINVAL
+    return _walk_page_range_mm_unchecked(mm, start, end, ops, private)
+
+
+def _walk_kernel(init_mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd, private) -> int:
+    walk = mm_walk(ops, init_mm, pgd=pgd, no_vma=True, private=private)
+    return walk_pgd_range(start, end, walk)
+
+
+def walk_kernel_page_table_range_lockless(start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
+                                          private=None, *, init_mm: mm_struct | None = None) -> int:
+    """Walk kernel tables with no lock: the caller owns the range (UP-6.18 and later)."""
+    mm = _init_mm(init_mm)
+    _require(mm, "walk_kernel_page_table_range_lockless", _era(mm).has_lockless_entry)
+    if start >= end or not check_ops_valid(mm, ops):
+        return -EINVAL
+    return _walk_kernel(mm, start, end, ops, pgd, private)
+
+
+def walk_kernel_page_table_range(start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
+                                 private=None, *, init_mm: mm_struct | None = None) -> int:
+    """Walk kernel tables (init_mm, or the root `pgd`) under the init_mm mmap lock (v6.16+)."""
+    mm = _init_mm(init_mm)
+    era = _era(mm)
+    site = "walk_kernel_page_table_range"
+    _require(mm, site, era is not Era.V6_1)
+    if era.has_lockless_entry:
+        _assert_mmap_locked(mm, site, write=False)
+        return walk_kernel_page_table_range_lockless(start, end, ops, pgd, private, init_mm=mm)
+    if start >= end:
+        return -EINVAL
+    caps = OPS_MAY_AVOID_LOCK if era is Era.SEED_REVIEW else 0
+    if not check_ops_valid(mm, ops, caps):
+        return -EINVAL
+    if not (era.seed and ops.walk_lock == PGWALK_NOLOCK):
+        _assert_mmap_locked(mm, site, write=False)
+    return _walk_kernel(mm, start, end, ops, pgd, private)
+
+
+def walk_page_range_debug(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
+                          private=None) -> int:
+    """Walk any mm's tables without VMAs, for ptdump (v6.16+; 6.12.117 by backport)."""
+    era = _era(mm) if mm is not None else None
+    site = "walk_page_range_debug"
+    if era is Era.V6_1:
+        _require(mm, site, False)
+    if era is not None and era.debug_walk_locks_both:
+        _assert_mmap_locked(mm, site, write=True)
+        _assert_mmap_locked(mm.machine.init_mm, site, write=True)
+        if start >= end or not check_ops_valid(mm, ops):
+            return -EINVAL
+        return _walk_kernel(mm, start, end, ops, pgd, private) if mm.is_init_mm else \
+            walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
+    if mm is not None and mm.is_init_mm:
+        return walk_kernel_page_table_range(start, end, ops, pgd, private, init_mm=mm)
+    if start >= end or mm is None or not check_ops_valid(mm, ops):
+        return -EINVAL
+    _assert_mmap_locked(mm, site, write=True)
+    return walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
+
+
+def walk_page_range_novma(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
+                          private=None) -> int:
+    """The pre-v6.16 no-VMA walk, as the 6.1.192 tree has it (used by its ptdump)."""
+    if start >= end or mm is None:
+        return -EINVAL
+    _require(mm, "walk_page_range_novma", _era(mm) is Era.V6_1)
+    _assert_mmap_locked(mm, "walk_page_range_novma", write=True)
+    _assert_mmap_locked(mm.machine.init_mm, "walk_page_range_novma", write=True)
+    return walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
+
+
+def _vma_walk(vma: vm_area_struct, start: int, end: int, ops: mm_walk_ops, private) -> int:
+    mm = vma.vm_mm
+    if process_mm_walk_lock(mm, ops.walk_lock):
+        return -EINVAL
+    process_vma_walk_lock(vma, ops.walk_lock)
+    return __walk_page_range(start, end, mm_walk(ops, mm, vma=vma, private=private))
+
+
+def walk_page_range_vma(vma: vm_area_struct, start: int, end: int, ops: mm_walk_ops, private=None) -> int:
+    """Walk `[start, end)` inside one VMA: no test_walk, no VM_PFNMAP skip."""
+    if start >= end or vma is None or vma.vm_mm is None:
+        return -EINVAL
+    if start < vma.vm_start or end > vma.vm_end:
+        return -EINVAL
+    if not check_ops_valid(vma.vm_mm, ops):
+        return -EINVAL
+    return _vma_walk(vma, start, end, ops, private)
+
+
+def walk_page_vma(vma: vm_area_struct, ops: mm_walk_ops, private=None) -> int:
+    """Walk a whole VMA (6.1 still applies walk_page_test here)."""
+    if vma is None or vma.vm_mm is None or not check_ops_valid(vma.vm_mm, ops):
+        return -EINVAL
+    mm = vma.vm_mm
+    if _era(mm) is Era.V6_1:
+        process_mm_walk_lock(mm, ops.walk_lock)
+        walk = mm_walk(ops, mm, vma=vma, private=private)
+        err = walk_page_test(vma.vm_start, vma.vm_end, walk)
+        if err:
+            return 0 if err > 0 else err
+        return __walk_page_range(vma.vm_start, vma.vm_end, walk)
+    return _vma_walk(vma, vma.vm_start, vma.vm_end, ops, private)
+
+
+@dataclass(eq=False)
+class address_space:  # noqa: N801 - kernel name
+    """The part of `struct address_space` walk_page_mapping uses: i_mmap and its lock."""
+    vmas: list[vm_area_struct]
+    i_mmap_rwsem_held: bool = True
+
+
+def walk_page_mapping(mapping: address_space, first_index: int, nr: int, ops: mm_walk_ops,
+                      private=None) -> int:
+    """Walk every VMA mapping file pages `[first_index, first_index + nr)`; walk_lock is ignored."""
+    if not mapping.vmas:
+        return 0
+    machine = mapping.vmas[0].vm_mm.machine
+    if not check_ops_valid(mapping.vmas[0].vm_mm, ops):
+        return -EINVAL
+    if not mapping.i_mmap_rwsem_held:
+        machine.log.assertion("walk_page_mapping", "lockdep_assert_held(&mapping->i_mmap_rwsem) failed")
+    err = 0
+    for vma in sorted(mapping.vmas, key=lambda v: (v.vm_pgoff, v.vm_start)):
+        first, last = max(first_index, vma.vm_pgoff), min(first_index + nr, vma.vm_pgoff + vma.pages())
+        if first >= last:
+            continue
+        page = vma.vm_mm.page_size
+        start = vma.vm_start + (first - vma.vm_pgoff) * page
+        end = vma.vm_start + (last - vma.vm_pgoff) * page
+        walk = mm_walk(ops, vma.vm_mm, vma=vma, private=private)
+        err = walk_page_test(vma.vm_start, vma.vm_end, walk)
+        if err > 0:
+            return 0
+        if err < 0:
+            return err
+        err = __walk_page_range(start, end, walk)
+        if err:
+            return err
+    return err

@@ -1,0 +1,289 @@
+"""Read-only physical memory from an ELF core (QEMU `dump-guest-memory`, kdump).
+
+Models what crash/drgn call the physical address space of a vmcore: every
+PT_LOAD segment maps `[p_paddr, p_paddr + p_memsz)`, the file provides the
+first `p_filesz` bytes and the rest reads as zero. The file is mmap'ed, never
+read whole; a `.zst` dump is decompressed as a stream into a sparse
+temporary file first.
+"""
+
+import bisect
+import mmap
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DumpError, PhysicalAddressError, ReadOnlyMemoryError
+
+EM_AARCH64 = 183
+ET_CORE = 4
+PT_LOAD = 1
+PT_NOTE = 4
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_PHDR = struct.Struct("<IIQQQQQQ")
+_NHDR = struct.Struct("<III")
+_U64 = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One PT_LOAD: physical `[start, end)`, file bytes for `[start, file_end)`."""
+    start: int
+    end: int
+    file_end: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Note:
+    name: str
+    type: int
+    desc: bytes
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def parse_notes(data: bytes, where: str) -> list[Note]:
+    """The ELF notes in one PT_NOTE segment's bytes."""
+    notes, pos = [], 0
+    while pos + _NHDR.size <= len(data):
+        namesz, descsz, ntype = _NHDR.unpack_from(data, pos)
+        name_at = pos + _NHDR.size
+        desc_at = name_at + _align4(namesz)
+        end = desc_at + _align4(descsz)
+        if desc_at + descsz > len(data):
+            raise DumpError(f"{where}: note at offset {pos:#x} runs past the end of its PT_NOTE segment")
+        name = data[name_at:name_at + namesz].rstrip(b"\0").decode("ascii", "replace")
+        notes.append(Note(name, ntype, bytes(data[desc_at:desc_at + descsz])))
+        pos = end
+    return notes
+
+
+class ElfCoreMemory:
+    """Physical memory backed by an ELF core file (read-only).
+
+    >>> mem = ElfCoreMemory("dump.elf")            # doctest: +SKIP
+    >>> hex(mem.read_u64(0x4075c000))              # doctest: +SKIP
+    '0x180000007ffff003'
+    """
+
+    writable = False
+
+    def __init__(self, path: str | os.PathLike, display_name: str | None = None):
+        self.path = Path(path)
+        self.name = display_name or str(path)
+        try:
+            self._file = open(self.path, "rb")
+        except OSError as e:
+            raise DumpError(f"{self.name}: cannot open: {e.strerror}") from None
+        size = os.fstat(self._file.fileno()).st_size
+        if size < _EHDR.size:
+            raise DumpError(f"{self.name}: not an ELF core (only {size} bytes)")
+        self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.file_size = size
+        self.segments, self.notes = self._parse()
+        self._starts = [s.start for s in self.segments]
+        self._last = self.segments[0]
+        self._words: dict[Segment, np.ndarray] = {}
+
+    def _parse(self) -> tuple[list[Segment], list[Note]]:
+        mm, name = self._mm, self.name
+        (ident, etype, machine, _, _, phoff, _, _, _, phentsize, phnum, _, _, _) = _EHDR.unpack_from(mm, 0)
+        if ident[:4] != b"\x7fELF":
+            raise DumpError(f"{name}: not an ELF file (magic {ident[:4].hex()})")
+        if ident[4] != 2 or ident[5] != 1:
+            raise DumpError(f"{name}: not a 64-bit little-endian ELF (class {ident[4]}, data {ident[5]})")
+        if etype != ET_CORE:
+            raise DumpError(f"{name}: ELF type {etype} is not a core dump (ET_CORE = 4)")
+        if machine != EM_AARCH64:
+            raise DumpError(f"{name}: ELF machine {machine} is not arm64 (EM_AARCH64 = 183)")
+        if phentsize < _PHDR.size or phoff + phnum * phentsize > self.file_size:
+            raise DumpError(f"{name}: program headers at {phoff:#x} ({phnum} x {phentsize}) lie outside the file")
+        segments, notes = [], []
+        for i in range(phnum):
+            ptype, _, off, _, paddr, filesz, memsz, _ = _PHDR.unpack_from(mm, phoff + i * phentsize)
+            if off + filesz > self.file_size:
+                raise DumpError(
+                    f"{name}: truncated: segment {i} (physical {paddr:#x}, {filesz:#x} bytes at file offset "
+                    f"{off:#x}) ends past the end of the file ({self.file_size:#x} bytes)")
+            if ptype == PT_NOTE:
+                notes += parse_notes(mm[off:off + filesz], f"{name} segment {i}")
+            elif ptype == PT_LOAD and memsz:
+                if paddr + memsz > 1 << 64 or filesz > memsz:
+                    raise DumpError(f"{name}: segment {i} has bad sizes (paddr {paddr:#x}, filesz {filesz:#x}, memsz {memsz:#x})")
+                segments.append(Segment(paddr, paddr + memsz, paddr + filesz, off))
+        if not segments:
+            raise DumpError(f"{name}: no PT_LOAD segments: no physical memory in this core")
+        segments.sort(key=lambda s: s.start)
+        return segments, notes
+
+    def close(self) -> None:
+        self._mm.close()
+        self._file.close()
+
+    # -- PhysicalMemory --------------------------------------------------
+    def _segment(self, pa: int, size: int) -> Segment:
+        seg = self._last
+        if seg.start <= pa and pa + size <= seg.end:
+            return seg
+        i = bisect.bisect_right(self._starts, pa) - 1
+        if i >= 0:
+            seg = self.segments[i]
+            if pa + size <= seg.end:
+                self._last = seg
+                return seg
+        raise PhysicalAddressError(pa, size, f"the dump {self.name}")
+
+    def read_u64(self, pa: int) -> int:
+        seg = self._last
+        if not (seg.start <= pa and pa + 8 <= seg.file_end):
+            seg = self._segment(pa, 8)
+            if pa + 8 > seg.file_end:
+                return int.from_bytes(self.read(pa, 8), "little")
+        return _U64.unpack_from(self._mm, seg.offset + pa - seg.start)[0]
+
+    def read_table(self, pa: int, entries: int) -> np.ndarray:
+        size = entries * 8
+        seg = self._segment(pa, size)
+        if pa + size <= seg.file_end:
+            return np.frombuffer(self._mm, dtype="<u8", count=entries, offset=seg.offset + pa - seg.start)
+        return np.frombuffer(self.read(pa, size), dtype="<u8")
+
+    def read(self, pa: int, size: int) -> bytes:
+        out = bytearray()
+        while size > 0:
+            seg = self._segment(pa, 1)
+            chunk = min(size, seg.end - pa)
+            in_file = max(0, min(chunk, seg.file_end - pa))
+            start = seg.offset + pa - seg.start
+            out += self._mm[start:start + in_file]
+            out += bytes(chunk - in_file)
+            pa, size = pa + chunk, size - chunk
+        return bytes(out)
+
+    def write_u64(self, pa: int, value: int) -> None:
+        raise ReadOnlyMemoryError(pa, f"the dump {self.name}")
+
+    def is_backed(self, pa: int, size: int = 8) -> bool:
+        try:
+            self._segment(pa, size)
+            return True
+        except PhysicalAddressError:
+            return False
+
+    def ranges(self) -> list[tuple[int, int]]:
+        merged: list[list[int]] = []
+        for s in self.segments:
+            if merged and s.start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], s.end)
+            else:
+                merged.append([s.start, s.end])
+        return [(a, b) for a, b in merged]
+
+    def segment_words(self, seg: Segment) -> np.ndarray:
+        """The file-backed part of a segment as a uint64 array (for batch gathers)."""
+        return np.ndarray(((seg.file_end - seg.start) // 8,), dtype="<u8", buffer=self._mm, offset=seg.offset)
+
+    def gather_u64(self, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Words at many PAs at once: `(values, ok)`; zero-filled tails read as 0."""
+        values = np.zeros(len(pas), dtype=np.uint64)
+        ok = np.zeros(len(pas), dtype=bool)
+        for seg in self.segments:
+            inside = (pas >= np.uint64(seg.start)) & (pas <= np.uint64(seg.end - 8))
+            if not inside.any():
+                continue
+            ok |= inside
+            in_file = inside & (pas <= np.uint64(seg.file_end - 8)) & ((pas - np.uint64(seg.start)) % np.uint64(8) == 0)
+            if in_file.any():
+                words = self._words.get(seg)
+                if words is None:
+                    words = self._words[seg] = self.segment_words(seg)
+                values[in_file] = words[((pas[in_file] - np.uint64(seg.start)) >> np.uint64(3)).astype(np.intp)]
+            unaligned = inside & ~in_file & (pas <= np.uint64(seg.file_end - 8))
+            for i in np.nonzero(unaligned)[0]:
+                values[i] = self.read_u64(int(pas[i]))
+        return values, ok
+
+    def note(self, name: str) -> Note | None:
+        return next((n for n in self.notes if n.name == name), None)
+
+
+_decompressed: dict[tuple[str, int, int], str] = {}
+
+
+def decompress_zst(path: Path) -> str:
+    """Stream a `.zst` dump into a sparse temporary file (cached per process)."""
+    import zstandard
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _decompressed and os.path.exists(_decompressed[key]):
+        return _decompressed[key]
+    out = tempfile.NamedTemporaryFile(prefix="pagewalk-", suffix=".elf", delete=False)
+    chunk = 1 << 20
+    zero = bytes(chunk)
+    try:
+        with open(path, "rb") as f, out:
+            reader = zstandard.ZstdDecompressor(max_window_size=1 << 31).stream_reader(f)
+            while True:
+                data = reader.read(chunk)
+                if not data:
+                    break
+                if data == zero[:len(data)]:
+                    out.seek(len(data), os.SEEK_CUR)  # leave a hole: dumps are mostly zeros
+                else:
+                    out.write(data)
+            out.truncate()
+    except zstandard.ZstdError as e:
+        os.unlink(out.name)
+        raise DumpError(f"{path}: corrupt or truncated zstd data: {e}") from None
+    import atexit
+    atexit.register(lambda p=out.name: os.path.exists(p) and os.unlink(p))
+    _decompressed[key] = out.name
+    return out.name
+
+
+def open_dump_memory(path: str | os.PathLike) -> ElfCoreMemory:
+    """Open an ELF core, or a zstd-compressed one, as read-only physical memory."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise DumpError(f"{path}: cannot open: {e.strerror}") from None
+    if magic == ZSTD_MAGIC:
+        return ElfCoreMemory(decompress_zst(path), display_name=str(path))
+    return ElfCoreMemory(path)
+
+
+def write_elf_core(path: str | os.PathLike, notes: list[Note], chunks: list[tuple[int, bytes]]) -> None:
+    """Write an ELF core with the given notes and one PT_LOAD per `(paddr, data)` chunk."""
+    note_blob = bytearray()
+    for n in notes:
+        name = n.name.encode() + b"\0"
+        note_blob += _NHDR.pack(len(name), len(n.desc), n.type)
+        note_blob += name.ljust(_align4(len(name)), b"\0") + n.desc.ljust(_align4(len(n.desc)), b"\0")
+    phnum = 1 + len(chunks)
+    phoff = _EHDR.size
+    data_at = phoff + phnum * _PHDR.size
+    headers = [_PHDR.pack(PT_NOTE, 0, data_at, 0, 0, len(note_blob), len(note_blob), 0)]
+    offset = data_at + len(note_blob)
+    offset += -offset % 8
+    body_start = offset
+    for paddr, data in chunks:
+        headers.append(_PHDR.pack(PT_LOAD, 0x6, offset, paddr, paddr, len(data), len(data), 0))
+        offset += len(data)
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    ehdr = _EHDR.pack(ident, ET_CORE, EM_AARCH64, 1, 0, phoff, 0, 0, _EHDR.size, _PHDR.size, phnum, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(ehdr + b"".join(headers) + note_blob)
+        f.write(bytes(body_start - f.tell()))
+        for _, data in chunks:
+            f.write(data)
