@@ -15,9 +15,9 @@ from functools import cached_property
 from pathlib import Path
 
 from .arch.arm64.geometry import Geometry
-from .arch.arm64.kallsyms import kallsyms_names
+from .arch.arm64.kallsyms import read_kallsyms
 from .arch.arm64.kconfig import BuildOptions, find_config_beside, read_config
-from .arch.arm64.layout import NEW_LAYOUT, KernelLayout
+from .arch.arm64.layout import NEW_LAYOUT, KernelLayout, Marker
 from .arch.arm64.pgtable import Arm64PageTables
 from .arch.arm64.ptdump import PgState, Range, TextSink
 from .arch.arm64.translate import Translation, translate, translate_batch
@@ -106,7 +106,7 @@ class KernelDump:
         if beside is not None:
             return OptionsSource(read_config(beside), f"build options from {beside}")
         try:
-            names = kallsyms_names(self.read_kernel, self.vmcoreinfo)
+            names = read_kallsyms(self.read_kernel, self.vmcoreinfo).names
         except DumpError as e:
             return OptionsSource(BuildOptions(source="defaults", guessed=("all",)),
                                  f"build options guessed (no config, {e}); the Fixmap start marker is a guess")
@@ -161,10 +161,7 @@ class KernelDump:
         return start, MASK64
 
     def _pg_state(self, sink, check_wx: bool) -> PgState:
-        markers = [] if check_wx else self.layout.markers()
-        if check_wx:
-            from .arch.arm64.layout import Marker
-            markers = [Marker(0, "")]
+        markers = [Marker(0, "")] if check_wx else self.layout.markers()
         return PgState(markers, self.version, self.arch.pgtable_levels, self.page_size, sink, check_wx,
                        p4d_folded=self.arch.mm_p4d_folded(), pud_folded=self.arch.mm_pud_folded())
 

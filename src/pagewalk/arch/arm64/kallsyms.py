@@ -8,36 +8,56 @@ is the symbol type.
 """
 
 import struct
+from dataclasses import dataclass
 
 from ...errors import DumpError, PhysicalAddressError
 
+CHUNK = 4096
 
-def kallsyms_names(read_virt, vmcoreinfo) -> set[str]:
-    """All symbol names (without the type letter). `read_virt(va, size)` reads kernel memory."""
+
+@dataclass(frozen=True)
+class Kallsyms:
+    names: frozenset[str]
+    #: `(va, size)` of every table read, so `extract` can keep them.
+    spans: tuple[tuple[int, int], ...]
+
+
+def read_kallsyms(read_virt, vmcoreinfo) -> Kallsyms:
+    """All symbol names (without the type letter). `read_virt(va, size)` reads kernel memory.
+
+    :raises DumpError: the tables are not in the dump or make no sense.
+    """
     try:
-        num = struct.unpack("<I", read_virt(vmcoreinfo.symbol("kallsyms_num_syms"), 4))[0]
-        token_index = struct.unpack("<256H", read_virt(vmcoreinfo.symbol("kallsyms_token_index"), 512))
-        table_va = vmcoreinfo.symbol("kallsyms_token_table")
-        table = read_virt(table_va, max(token_index) + 64)
-        tokens = [table[i:table.index(b"\0", i)].decode("ascii", "replace") for i in token_index]
+        num_va = vmcoreinfo.symbol("kallsyms_num_syms")
+        num = struct.unpack("<I", read_virt(num_va, 4))[0]
         if not 0 < num < 10_000_000:
             raise DumpError(f"kallsyms_num_syms = {num} is implausible")
+        index_va = vmcoreinfo.symbol("kallsyms_token_index")
+        token_index = struct.unpack("<256H", read_virt(index_va, 512))
+        table_va = vmcoreinfo.symbol("kallsyms_token_table")
+        table_size = max(token_index) + 64
+        table = read_virt(table_va, table_size)
+        tokens = [table[i:table.index(b"\0", i)].decode("ascii", "replace") for i in token_index]
         names_va = vmcoreinfo.symbol("kallsyms_names")
-        blob = read_virt(names_va, min(num * 40, 64 << 20))
-    except (PhysicalAddressError, ValueError) as e:
-        raise DumpError(f"kallsyms tables are not readable in this dump: {e}") from None
-    names, pos = set(), 0
-    for _ in range(num):
-        if pos >= len(blob):
-            blob += read_virt(names_va + len(blob), 1 << 20)
-        length = blob[pos]
-        pos += 1
-        if length & 0x80:
-            length = (length & 0x7F) | (blob[pos] << 7)
+        blob = bytearray()
+
+        def need(upto: int) -> None:   # read on, a page at a time, only as far as needed
+            while len(blob) < upto:
+                va = names_va + len(blob)
+                blob.extend(read_virt(va, CHUNK - va % CHUNK))
+
+        names, pos = set(), 0
+        for _ in range(num):
+            need(pos + 2)
+            length = blob[pos]
             pos += 1
-        if pos + length > len(blob):
-            blob += read_virt(names_va + len(blob), max(1 << 20, length))
-        name = "".join(tokens[b] for b in blob[pos:pos + length])
-        names.add(name[1:])
-        pos += length
-    return names
+            if length & 0x80:
+                length = (length & 0x7F) | (blob[pos] << 7)
+                pos += 1
+            need(pos + length)
+            names.add("".join(tokens[b] for b in blob[pos:pos + length])[1:])
+            pos += length
+    except (PhysicalAddressError, ValueError, IndexError, struct.error) as e:
+        raise DumpError(f"kallsyms tables are not readable in this dump: {e}") from None
+    spans = ((num_va, 4), (index_va, 512), (table_va, table_size), (names_va, pos))
+    return Kallsyms(frozenset(names), spans)

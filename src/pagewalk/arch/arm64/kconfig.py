@@ -16,7 +16,7 @@ EVIDENCE = {
     "ACPI_APEI_GHES": ("ghes_probe", "ghes_init", "ghes_proc"),
     "ARM_SDE_INTERFACE": ("sdei_init", "sdei_event_register", "__sdei_asm_handler"),
     "UNMAP_KERNEL_AT_EL0": ("__entry_tramp_text_start", "tramp_pg_dir"),
-    "RELOCATABLE": ("__rela_start", "__relocate_kernel"),
+    "RELOCATABLE": ("__rela_start", "__pi_rela_start", "__relocate_kernel"),
     "KASAN_GENERIC": ("__asan_load8", "kasan_early_shadow_page"),
     "KASAN_SW_TAGS": ("__hwasan_load8_noabort",),
 }

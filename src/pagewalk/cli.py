@@ -1,0 +1,269 @@
+"""The `pagewalk` command.
+
+    pagewalk info [DUMP]              what kernel, geometry and layout a dump has
+    pagewalk vtop [--dump DUMP] VA..  translate kernel addresses, with the walk
+    pagewalk ptdump [DUMP]            /sys/kernel/debug/kernel_page_tables, from the dump
+    pagewalk check-wx [DUMP]          the kernel's W^X check
+    pagewalk extract DUMP OUT         keep only what the tools need
+
+Without DUMP the bundled default (an extract of a real 4K/48-bit 6.12 kernel)
+is used. Errors are one line on stderr and a non-zero exit status.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .dump import KernelDump, warn
+from .errors import PagewalkError
+
+EXIT_ERROR = 2
+
+
+def _open(args) -> KernelDump:
+    dump = KernelDump.open(getattr(args, "dump", None), config=getattr(args, "config", None),
+                           nr_cpus=getattr(args, "nr_cpus", None))
+    if getattr(args, "dump", None) is None:
+        warn(f"no dump given: using the bundled default ({dump.release})")
+    return dump
+
+
+def _parse_va(text: str, dump: KernelDump) -> int:
+    """A hex address, or a VMCOREINFO symbol, optionally `+N`/`-N`."""
+    base, sign, off = text, 1, "0"
+    for op in ("+", "-"):
+        if op in text[1:]:
+            base, off = text.rsplit(op, 1)
+            sign = 1 if op == "+" else -1
+    key = f"SYMBOL({base})"
+    try:
+        value = dump.vmcoreinfo.symbol(base) if dump.vmcoreinfo.has(key) else int(base, 16)
+        value += sign * int(off, 0)
+    except ValueError:
+        raise PagewalkError(f"{text!r} is not a hex address or a VMCOREINFO symbol") from None
+    if not 0 <= value < 1 << 64:
+        raise PagewalkError(f"{text!r} is outside the 64-bit address space")
+    return value
+
+
+# -- info -----------------------------------------------------------------------
+
+def cmd_info(args) -> int:
+    d = _open(args)
+    g, info = d.geometry, d.vmcoreinfo
+    layout = d.layout
+    facts = {
+        "dump": d.name,
+        "kernel": d.release,
+        "version": ".".join(map(str, d.version)),
+        "walker era": d.machine().era.value,
+        "granule": f"{d.page_size // 1024}K",
+        "VA bits": g.va_bits,
+        "VA_BITS (build)": d.va_bits,
+        "CONFIG_PGTABLE_LEVELS": d.arch.pgtable_levels,
+        "levels": g.levels,
+        "start level": g.start_level,
+        "top-table entries": g.top_entries,
+        "output addresses": "LPA2 (TCR.DS=1)" if g.ds else "52-bit (64K, OA[51:48] in [15:12])" if g.pa52_64k else "48-bit",
+        "swapper_pg_dir": f"{d.swapper_pg_dir:#x} (VA {info.swapper_pg_dir:#x})",
+        "TTBR1 base": f"{d.ttbr1:#x}",
+        "PAGE_OFFSET": f"{layout.page_offset:#x}",
+        "PHYS_OFFSET": f"{info.phys_offset:#x}",
+        "kimage_voffset": f"{info.kimage_voffset:#x}",
+        "KERNELOFFSET": f"{info.kernel_offset:#x}",
+        "RAM ranges": [f"{a:#x}-{b:#x}" for a, b in d.memory.ranges()],
+        "regions": [{"name": n, "start": f"{a:#x}", "end": f"{b:#x}"} for n, a, b in layout.regions()],
+    }
+    warn(d.options_source.note)
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return 0
+    for key, value in facts.items():
+        if key == "regions":
+            print("regions:")
+            for r in value:
+                print(f"  {r['name']:<16} {r['start']}-{r['end']}")
+        elif key == "RAM ranges":
+            print(f"{key + ':':<24}{len(value)} range(s)")
+            for r in value[:16]:
+                print(f"  {r}")
+            if len(value) > 16:
+                print(f"  ... {len(value) - 16} more")
+        else:
+            print(f"{key + ':':<24}{value}")
+    return 0
+
+
+# -- vtop -----------------------------------------------------------------------
+
+LEVEL_TAG = {-1: "L-1", 0: " L0", 1: " L1", 2: " L2", 3: " L3"}
+
+
+def _size_text(size: int) -> str:
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return str(size)
+
+
+def _translation_json(t) -> dict:
+    return {
+        "va": f"{t.va:#018x}", "pa": None if t.pa is None else f"{t.pa:#x}", "level": t.level,
+        "size": t.size, "writable": t.writable if t.mapped else None,
+        "executable": t.executable if t.mapped else None,
+        "user_readable": t.user_readable if t.mapped else None,
+        "user_executable": t.user_executable if t.mapped else None,
+        "attr": t.attr, "memory_type": t.memory_type,
+        "descriptor": None if t.descriptor is None else f"{t.descriptor:#018x}",
+        "fault": t.fault, "fault_kind": t.fault_kind, "fault_level": t.fault_level,
+        "steps": [{"level": s.level, "table": f"{s.table_pa:#x}", "index": s.index, "entry": f"{s.entry_pa:#x}",
+                   "value": f"{s.value:#018x}", "meaning": s.descriptor.describe()} for s in t.steps],
+    }
+
+
+def _print_translation(d: KernelDump, t) -> None:
+    print(f"{'VIRTUAL':<18}  PHYSICAL")
+    print(f"{t.va:016x}  {'(not mapped)' if t.pa is None else f'{t.pa:x}'}")
+    print()
+    print(f"PAGE DIRECTORY: {d.ttbr1:x}  [{d.geometry}]")
+    for s in t.steps:
+        print(f"  {LEVEL_TAG[s.level]}: {s.entry_pa:x} => {s.value:016x}  [{s.index}] {s.descriptor.describe()}")
+    if t.mapped:
+        perms = ("RW" if t.writable else "ro") + (" x" if t.executable else " NX")
+        if t.user_readable:
+            perms += " USR"
+        print(f"  PAGE: {t.pa - t.pa % t.size:x}  ({_size_text(t.size)})  {perms}  {t.attr or 'AttrIndx ' + str(t.attrindx)}"
+              f" ({t.memory_type})  region: {d.layout.region_of(t.va) or '-'}")
+    else:
+        print(f"  FAULT: {t.fault}")
+
+
+def cmd_vtop(args) -> int:
+    d = _open(args)
+    status = 0
+    for i, text in enumerate(args.va):
+        try:
+            t = d.translate(_parse_va(text, d))
+        except PagewalkError as e:
+            print(f"pagewalk: error: {e}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        if t.corrupt:
+            print(f"pagewalk: error: {t.va:#018x}: {t.fault}", file=sys.stderr)
+            status = 1
+        if args.json:
+            print(json.dumps(_translation_json(t)))
+        else:
+            if i:
+                print()
+            _print_translation(d, t)
+    return status
+
+
+# -- ptdump / check-wx ------------------------------------------------------------
+
+def cmd_ptdump(args) -> int:
+    d = _open(args)
+    warn(d.options_source.note)
+    out = sys.stdout
+    if args.json:
+        for kind, row in d.ptdump_rows():
+            if kind == "range":
+                out.write(json.dumps({
+                    "start": f"{row.start:#018x}", "end": f"{row.end:#018x}", "size": (row.end - row.start) % (1 << 64),
+                    "level": row.level_name, "prot": f"{row.prot:#x}",
+                    "attributes": row.attributes.split(), "marker": row.marker}) + "\n")
+        return 0
+    d.ptdump(out=out)
+    return 0
+
+
+def cmd_check_wx(args) -> int:
+    d = _open(args)
+    state = d.check_wx()
+    for w in dict.fromkeys(state.wx_warnings):
+        print(w)
+    print(state.wx_summary())
+    return 1 if state.wx_pages or state.uxn_pages else 0
+
+
+def cmd_extract(args) -> int:
+    from .extract import extract
+    out = Path(args.out)
+    if out.suffix == ".zst":
+        import zstandard
+        with tempfile.NamedTemporaryFile(suffix=".elf") as tmp:
+            pages, _ = extract(args.dump, tmp.name)
+            with open(tmp.name, "rb") as src, open(out, "wb") as dst:
+                zstandard.ZstdCompressor(level=19).copy_stream(src, dst)
+    else:
+        pages, _ = extract(args.dump, out)
+    print(f"{out}: {pages} pages kept, {out.stat().st_size} bytes")
+    return 0
+
+
+# -- argument parsing ---------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pagewalk", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def dump_options(sp, positional=True):
+        if positional:
+            sp.add_argument("dump", nargs="?", help="ELF core (or .zst); default: the bundled extract")
+        sp.add_argument("--config", help="kernel .config (default: kernel.config beside the dump, else kallsyms)")
+        sp.add_argument("--nr-cpus", type=int, help="CONFIG_NR_CPUS when it matters (7.x with KVM)")
+
+    sp = sub.add_parser("info", help="kernel, geometry and layout of a dump")
+    dump_options(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_info)
+
+    sp = sub.add_parser("vtop", help="translate kernel virtual addresses")
+    sp.add_argument("--dump", help="ELF core (or .zst); default: the bundled extract")
+    dump_options(sp, positional=False)
+    sp.add_argument("--json", action="store_true", help="one JSON object per address")
+    sp.add_argument("va", nargs="+", help="hex address or VMCOREINFO symbol (e.g. swapper_pg_dir+0x10)")
+    sp.set_defaults(func=cmd_vtop)
+
+    sp = sub.add_parser("ptdump", help="the kernel's kernel_page_tables text")
+    dump_options(sp)
+    sp.add_argument("--json", action="store_true", help="one JSON object per range")
+    sp.set_defaults(func=cmd_ptdump)
+
+    sp = sub.add_parser("check-wx", help="the kernel's W^X check (exit 1 if W+X pages exist)")
+    dump_options(sp)
+    sp.set_defaults(func=cmd_check_wx)
+
+    sp = sub.add_parser("extract", help="write a small ELF core with only page tables, kallsyms and notes")
+    sp.add_argument("dump")
+    sp.add_argument("out", help="output ELF core (.zst to compress)")
+    sp.set_defaults(func=cmd_extract)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PagewalkError as e:
+        print(f"pagewalk: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug of ours: one line, not a traceback, unless asked
+        if os.environ.get("PAGEWALK_DEBUG"):
+            raise
+        print(f"pagewalk: internal error: {type(e).__name__}: {e} (set PAGEWALK_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""`pagewalk extract`: a small ELF core with only what the tools need.
+
+Like makedumpfile's filtering, but keeping by purpose instead of by page
+type: every page-table page reachable from TTBR1 (and the whole
+`swapper_pg_dir` page), the kallsyms tables (build-option inference), the
+page holding `init_uts_ns` (the release string), and the notes.
+"""
+
+from pathlib import Path
+
+from .arch.arm64.descriptor import Kind, kind
+from .arch.arm64.kallsyms import read_kallsyms
+from .dump import KernelDump
+from .errors import DumpError, PhysicalAddressError
+from .phys.elfcore import write_elf_core
+
+
+def table_pages(dump: KernelDump) -> set[int]:
+    """PAs of every translation-table page reachable from the kernel's TTBR1 tables."""
+    g, mem, page = dump.geometry, dump.memory, dump.page_size
+    pages = {dump.swapper_pg_dir - dump.swapper_pg_dir % page}
+    frontier = [(g.start_level, dump.ttbr1, g.top_entries)]
+    while frontier:
+        level, table, entries = frontier.pop()
+        pages.add(table - table % page)
+        if level == 3:
+            continue
+        try:
+            values = mem.read_table(table, entries)
+        except PhysicalAddressError as e:
+            raise DumpError(f"{dump.name}: level {level} table at {table:#x} is not in the dump ({e})") from None
+        for value in values[(values & 3) == 3].tolist():
+            if kind(value, level, g) is Kind.TABLE:
+                nxt = g.output_address(value, g.page_shift)
+                if nxt - nxt % page not in pages:
+                    frontier.append((level + 1, nxt, g.entries(level + 1)))
+    return pages
+
+
+def kernel_pages(dump: KernelDump) -> set[int]:
+    """Kernel-image pages with the kallsyms tables and init_uts_ns."""
+    page, info = dump.page_size, dump.vmcoreinfo
+    spans = list(read_kallsyms(dump.read_kernel, info).spans)
+    if info.has("SYMBOL(init_uts_ns)"):
+        spans.append((info.symbol("init_uts_ns"), 512))
+    pages = set()
+    for va, size in spans:
+        pa = dump.kimage_to_phys(va)
+        for p in range(pa - pa % page, pa + size, page):
+            pages.add(p)
+    return pages
+
+
+def extract(source: str | Path, out: str | Path) -> tuple[int, int]:
+    """Write the extract of `source` to `out`; returns (pages kept, bytes written)."""
+    dump = KernelDump.open(source)
+    page = dump.page_size
+    keep = sorted(table_pages(dump) | kernel_pages(dump))
+    chunks: list[tuple[int, bytearray]] = []
+    for p in keep:
+        data = dump.memory.read(p, page)
+        if chunks and chunks[-1][0] + len(chunks[-1][1]) == p:
+            chunks[-1][1].extend(data)
+        else:
+            chunks.append((p, bytearray(data)))
+    write_elf_core(out, dump.memory.notes, [(pa, bytes(data)) for pa, data in chunks])
+    return len(keep), Path(out).stat().st_size
