@@ -25,7 +25,7 @@ EXIT_ERROR = 2
 
 def _open(args) -> KernelDump:
     dump = KernelDump.open(getattr(args, "dump", None), config=getattr(args, "config", None),
-                           nr_cpus=getattr(args, "nr_cpus", None))
+                           nr_cpus=getattr(args, "nr_cpus", None), search_config=not getattr(args, "no_config", False))
     if getattr(args, "dump", None) is None:
         warn(f"no dump given: using the bundled default ({dump.release})")
     return dump
@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         if positional:
             sp.add_argument("dump", nargs="?", help="ELF core (or .zst); default: the bundled extract")
         sp.add_argument("--config", help="kernel .config (default: kernel.config beside the dump, else kallsyms)")
+        sp.add_argument("--no-config", action="store_true", help="ignore a config beside the dump: infer from kallsyms")
         sp.add_argument("--nr-cpus", type=int, help="CONFIG_NR_CPUS when it matters (7.x with KVM)")
 
     sp = sub.add_parser("info", help="kernel, geometry and layout of a dump")

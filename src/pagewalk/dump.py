@@ -49,7 +49,8 @@ class KernelDump:
         or has no usable VMCOREINFO.
     """
 
-    def __init__(self, memory: ElfCoreMemory, *, config: str | Path | None = None, nr_cpus: int | None = None):
+    def __init__(self, memory: ElfCoreMemory, *, config: str | Path | None = None, nr_cpus: int | None = None,
+                 search_config: bool = True):
         self.memory = memory
         self.name = memory.name
         note = memory.note("VMCOREINFO")
@@ -70,7 +71,7 @@ class KernelDump:
         except ValueError as e:
             raise DumpError(f"{self.name}: VMCOREINFO describes an impossible geometry: {e}") from None
         self.swapper_pg_dir = (info.swapper_pg_dir - info.kimage_voffset) & MASK64
-        self._config, self._nr_cpus = config, nr_cpus
+        self._config, self._nr_cpus, self._search_config = config, nr_cpus, search_config
         if not memory.is_backed(self.swapper_pg_dir, 8):
             raise DumpError(f"{self.name}: swapper_pg_dir at PA {self.swapper_pg_dir:#x} is not in the dump")
 
@@ -102,7 +103,7 @@ class KernelDump:
         if self._config is not None:
             opts = read_config(Path(self._config))
             return OptionsSource(opts, f"build options from {self._config}")
-        beside = find_config_beside(self.path, self.release)
+        beside = find_config_beside(self.path, self.release) if self._search_config else None
         if beside is not None:
             return OptionsSource(read_config(beside), f"build options from {beside}")
         try:

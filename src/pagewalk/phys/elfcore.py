@@ -231,16 +231,19 @@ def decompress_zst(path: Path) -> str:
     zero = bytes(chunk)
     try:
         with open(path, "rb") as f, out:
+            expected = zstandard.get_frame_parameters(f.read(18)).content_size
+            f.seek(0)
             reader = zstandard.ZstdDecompressor(max_window_size=1 << 31).stream_reader(f)
-            while True:
-                data = reader.read(chunk)
-                if not data:
-                    break
+            total = 0
+            while data := reader.read(chunk):
+                total += len(data)
                 if data == zero[:len(data)]:
                     out.seek(len(data), os.SEEK_CUR)  # leave a hole: dumps are mostly zeros
                 else:
                     out.write(data)
             out.truncate()
+        if expected not in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR) and total != expected:
+            raise zstandard.ZstdError(f"the stream ends after {total} of {expected} bytes (truncated file)")
     except zstandard.ZstdError as e:
         os.unlink(out.name)
         raise DumpError(f"{path}: corrupt or truncated zstd data: {e}") from None

@@ -1,0 +1,110 @@
+"""Corrupted page tables and dumps: always a clear error or a fault, never a crash or a hang."""
+
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from pagewalk import KernelDump
+from pagewalk.dump import DEFAULT_DUMP
+from pagewalk.errors import PagewalkError
+from pagewalk.extract import table_pages
+from pagewalk.phys.elfcore import ElfCoreMemory, Note, write_elf_core
+from pagewalk.phys.elfcore import decompress_zst
+
+
+@pytest.fixture(scope="module")
+def default_elf(tmp_path_factory):
+    path = tmp_path_factory.mktemp("default") / "default.elf"
+    shutil.copy(decompress_zst(DEFAULT_DUMP), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pristine(default_elf):
+    dump = KernelDump.open(default_elf)
+    pages = sorted(table_pages(dump))
+    chunks = [(seg.start, dump.memory.read(seg.start, seg.end - seg.start)) for seg in dump.memory.segments]
+    return dump, pages, chunks
+
+
+def _corrupted(tmp_path, pristine, flips):
+    dump, pages, chunks = pristine
+    data = {pa: bytearray(blob) for pa, blob in chunks}
+    for page_index, word, bit in flips:
+        page = pages[page_index % len(pages)]
+        for base, blob in data.items():
+            if base <= page < base + len(blob):
+                off = page - base + (word % 512) * 8 + bit // 8
+                blob[off] ^= 1 << (bit % 8)
+    path = tmp_path / "corrupt.elf"
+    write_elf_core(path, dump.memory.notes, [(pa, bytes(b)) for pa, b in data.items()])
+    return KernelDump(ElfCoreMemory(path), search_config=False)
+
+
+flip = st.tuples(st.integers(0, 10_000), st.integers(0, 511), st.integers(0, 63))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(flip, min_size=1, max_size=8), st.lists(st.integers(0, (1 << 48) - 1), min_size=1, max_size=20))
+def test_bit_flips_never_crash(tmp_path, pristine, flips, offsets):
+    dump = _corrupted(tmp_path, pristine, flips)
+    for off in offsets:
+        t = dump.translate((0xffff << 48) | off)
+        assert t.mapped or t.fault
+        if t.corrupt:
+            assert "0x" in t.fault
+    try:
+        dump.ptdump()
+        dump.check_wx()
+    except PagewalkError as e:
+        assert "0x" in str(e)
+
+
+def test_self_referencing_table_is_reported(tmp_path, pristine):
+    dump, pages, chunks = pristine
+    t = dump.translate(dump.vmcoreinfo.swapper_pg_dir)
+    l1 = t.steps[1]
+    data = {pa: bytearray(blob) for pa, blob in chunks}
+    for base, blob in data.items():
+        if base <= l1.entry_pa < base + len(blob):
+            value = (l1.table_pa & 0x0000FFFFFFFFF000) | 3      # points at its own table
+            blob[l1.entry_pa - base:l1.entry_pa - base + 8] = value.to_bytes(8, "little")
+    path = tmp_path / "loop.elf"
+    write_elf_core(path, dump.memory.notes, [(pa, bytes(b)) for pa, b in data.items()])
+    loop = KernelDump(ElfCoreMemory(path), search_config=False)
+    t = loop.translate(dump.vmcoreinfo.swapper_pg_dir)
+    assert t.fault_kind == "table-loop" and f"{l1.table_pa:#x}" in t.fault
+
+
+def test_table_pointer_outside_ram(tmp_path, pristine):
+    dump, pages, chunks = pristine
+    t = dump.translate(dump.vmcoreinfo.swapper_pg_dir)
+    step = t.steps[2]
+    data = {pa: bytearray(blob) for pa, blob in chunks}
+    for base, blob in data.items():
+        if base <= step.entry_pa < base + len(blob):
+            blob[step.entry_pa - base:step.entry_pa - base + 8] = (0x7770000000 | 3).to_bytes(8, "little")
+    path = tmp_path / "outside.elf"
+    write_elf_core(path, dump.memory.notes, [(pa, bytes(b)) for pa, b in data.items()])
+    bad = KernelDump(ElfCoreMemory(path), search_config=False)
+    t = bad.translate(dump.vmcoreinfo.swapper_pg_dir)
+    assert t.fault_kind == "external-abort" and "0x7770000000" in t.fault
+    with pytest.raises(PagewalkError, match="0x7770000000"):
+        bad.ptdump()
+
+
+def test_no_vmcoreinfo(tmp_path):
+    path = tmp_path / "plain.elf"
+    write_elf_core(path, [Note("CORE", 1, b"x" * 8)], [(0x40000000, bytes(4096))])
+    with pytest.raises(PagewalkError, match="no VMCOREINFO"):
+        KernelDump.open(path)
+
+
+def test_vmcoreinfo_with_impossible_geometry(tmp_path):
+    text = b"OSRELEASE=6.12.0\nPAGESIZE=4096\nNUMBER(VA_BITS)=48\nNUMBER(TCR_EL1_T1SZ)=0x4\n" \
+           b"SYMBOL(swapper_pg_dir)=ffff800081000000\nNUMBER(kimage_voffset)=0xffff800040000000\n"
+    path = tmp_path / "odd.elf"
+    write_elf_core(path, [Note("VMCOREINFO", 0, text)], [(0x40000000, bytes(4096))])
+    with pytest.raises(PagewalkError, match="geometry"):
+        KernelDump.open(path)
