@@ -47,6 +47,10 @@ class KernelLog:
     def might_sleep(self, site: str, message: str) -> None:
         self._add(Report("might_sleep", site, f"BUG: sleeping function called from invalid context: {message}"))
 
+    def bug(self, site: str, message: str) -> None:
+        """Something the kernel would hang or crash on; the model reports it and goes on."""
+        self._add(Report("bug", site, message))
+
     def __len__(self) -> int:
         return len(self.reports)
 

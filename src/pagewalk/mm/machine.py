@@ -9,6 +9,10 @@ from .era import Era
 from .log import KernelLog
 from .mm_types import mm_struct
 
+#: The kernel version whose arm64 predicates each era uses.
+ERA_VERSIONS = {Era.V6_1: (6, 1, 192), Era.V6_12: (6, 12, 117), Era.BASE: (6, 16, 0), Era.SEED_V2: (6, 16, 0),
+                Era.SEED_REVIEW: (6, 16, 0), Era.UP_6_18: (6, 18, 0), Era.LATER: (7, 2, 13)}
+
 
 @dataclass(eq=False)
 class Machine:
@@ -27,6 +31,29 @@ class Machine:
     @property
     def log(self) -> KernelLog:
         return self.context.log
+
+    @classmethod
+    def simulated(cls, era: "Era | str" = "6.18", *, page_size: int = 4096, va_bits: int = 48,
+                  vabits_actual: int | None = None, ram: int = 1 << 30, ram_base: int = 0x40000000,
+                  version: tuple[int, int, int] | None = None) -> "Machine":
+        """A machine on simulated RAM with an empty swapper_pg_dir.
+
+        `va_bits` is the build's VA_BITS, `vabits_actual` the CPU's (default the same).
+        The kernel version that selects arch predicates defaults to the era's.
+        """
+        from ..phys.ram import SimulatedRAM
+        era = Era.parse(era)
+        version = version or ERA_VERSIONS[era]
+        arch = Arm64PageTables(page_size, va_bits, vabits_actual or va_bits, version)
+        memory = SimulatedRAM(ram_base, ram, page_size)
+        return cls(memory, arch, era, memory.alloc_page())
+
+    def new_user_mm(self, vmas=(), name: str = "mm") -> mm_struct:
+        """A user mm with a freshly allocated, empty top-level table."""
+        pgd = self.memory.alloc_page()
+        if pgd is None:
+            raise MemoryError("no page for a new pgd")
+        return self.new_mm(pgd, vmas, name)
 
     def new_mm(self, pgd: int, vmas=(), name: str = "mm") -> mm_struct:
         return mm_struct(self, pgd, name=name, vmas=list(vmas))

@@ -257,6 +257,11 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
     depth = real_depth(walk, 3)
     pud_val = walk.read(pud)
     if _era(walk.mm).pud_refault_retry and (not arch.present(PUD, pud_val) or arch.leaf(PUD, pud_val)):
+        if walk.vma is not None:
+            # split_huge_pud() cannot change it on arm64: the kernel would retry forever.
+            walk.mm.machine.log.bug("walk_pmd_range", f"PUD {pud_val:#018x} at {pud:#x} stays a leaf or "
+                                    f"non-present in a VMA walk: the slot would be retried forever")
+            return 0
         walk.action = ACTION_AGAIN
         return 0
     pte_again = _era(walk.mm) is not Era.V6_1
