@@ -435,6 +435,9 @@ def test_pagewalk_later_pud_leaf_in_vma_walk_is_flagged_not_hung():
 def test_pagewalk_33_pte_lock():
     m, mm, b = user_machine()
     b.table_for(0x10000, 3)
+    seen = []
+    r = Rec("pmd_entry", "pte_entry", rules={
+        "pmd_entry": lambda n, w, c: seen.append(("pmd", mm.page_table_lock.held)) or 0,
         "pte_entry": lambda n, w, c: seen.append(("pte", mm.page_table_lock.held, m.context.in_atomic())) or 0})
     walk_page_range(mm, 0x10000, 0x12000, r.ops)
     assert seen == [("pmd", False), ("pte", True, True), ("pte", True, True)]
