@@ -88,13 +88,14 @@ def test_vtop_agrees_with_the_kernels_ptdump(open_capture, name):
 
 
 @pytest.mark.parametrize("name", CAPTURE_NAMES)
-def test_batch_translation_matches_scalar(open_capture, name):
+def test_batch_and_fast_translation_match_the_traced_walk(open_capture, name):
     dump = open_capture(name)
     rng = random.Random(name)
     vas = [va + rng.randrange(0, 4096, 8) % max(1, end - va) for va, start, end, *_ in _samples(name)]
     batch = dump.translate_batch(np.array(vas, dtype=np.uint64))
     for i, va in enumerate(vas):
         t = dump.translate(va)
+        assert dump.virt_to_phys(va) == t.pa, hex(va)
         assert bool(batch.mapped[i]) == t.mapped, hex(va)
         if t.mapped:
             assert int(batch.pa[i]) == t.pa and int(batch.level[i]) == t.level, hex(va)

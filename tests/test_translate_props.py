@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from pagewalk.arch.arm64.builder import TableBuilder
 from pagewalk.arch.arm64.descriptor import Descriptor, Kind
 from pagewalk.arch.arm64.geometry import Geometry
-from pagewalk.arch.arm64.translate import translate, translate_batch
+from pagewalk.arch.arm64.translate import make_virt_to_phys, translate, translate_batch
 from pagewalk.phys.ram import SimulatedRAM
 
 GEOMETRIES = [Geometry(4096, n) for n in (39, 42, 47, 48)] + [Geometry(4096, 52, ds=True)] + \
@@ -44,6 +44,7 @@ def test_encode_translate_round_trip(m):
     assert t.steps[-1].entry_pa == entry
     d = Descriptor(ram.read_u64(entry), level, g)
     assert d.kind in (Kind.BLOCK, Kind.PAGE) and d.output_address == pa
+    assert make_virt_to_phys(ram, g, b.root)(va + offset) == pa + offset
     batch = translate_batch(ram, g, b.root, np.array([va + offset], dtype=np.uint64))
     assert batch.mapped[0] and int(batch.pa[0]) == pa + offset
 

@@ -20,7 +20,7 @@ from .arch.arm64.kconfig import BuildOptions, find_config_beside, read_config
 from .arch.arm64.layout import NEW_LAYOUT, KernelLayout, Marker
 from .arch.arm64.pgtable import Arm64PageTables
 from .arch.arm64.ptdump import PgState, Range, TextSink
-from .arch.arm64.translate import Translation, translate, translate_batch
+from .arch.arm64.translate import Translation, make_virt_to_phys, translate, translate_batch
 from .errors import AddressError, DumpError
 from .mm.era import Era
 from .mm.machine import Machine
@@ -136,6 +136,11 @@ class KernelDump:
         if not (va >> 55) & 1:
             raise AddressError(f"{va:#018x} is not a kernel address (bit 55 is clear: a TTBR0/user address)")
         return translate(self.memory, self.geometry, self.ttbr1, va)
+
+    @cached_property
+    def virt_to_phys(self):
+        """Fast `va -> pa` (None when not mapped): the walk without its trace."""
+        return make_virt_to_phys(self.memory, self.geometry, self.ttbr1)
 
     def translate_batch(self, vas):
         return translate_batch(self.memory, self.geometry, self.ttbr1, vas)

@@ -5,13 +5,13 @@ pgtable-hwdef.h, pgtable-prot.h) noted where they differ.
 """
 
 from dataclasses import dataclass
-from enum import Enum, IntFlag
+from enum import Enum
 
 from .geometry import Geometry, bits
 
 
-class Bit(IntFlag):
-    """Single-bit fields of block, page and table descriptors."""
+class Bit:
+    """Single-bit fields of block, page and table descriptors (plain ints: hot paths use them)."""
     VALID = 1 << 0          # PTE_VALID
     TABLE = 1 << 1          # PTE_TABLE_BIT / type: 1 = table or page, 0 = block
     NS = 1 << 5

@@ -155,6 +155,64 @@ def _oa_res0_set(value: int, k: Kind, g: Geometry) -> bool:
     return bits(value, 49, 48) != 0 or (g.page_shift == 16 and bits(value, 15, 12) != 0)
 
 
+def make_virt_to_phys(mem, geometry: Geometry, root: int, *, tbi: bool = True):
+    """A fast scalar `va -> pa or None` for one regime (no trace, no permissions).
+
+    The same walk as translate(), specialised once per (memory, geometry,
+    root). On read-only memory (a dump) it keeps a walk cache, as the MMU
+    does: for each level-2 slot, the PTE table's words or the block's base.
+    """
+    g = geometry
+    high_shift, high_mask, high_to = (8, 3, 50) if g.ds else (12, 0xF, 48) if g.pa52_64k else (0, 0, 0)
+
+    def address_mask(shift: int) -> int:
+        return ((1 << (50 if g.ds else 48)) - 1) & ~((1 << shift) - 1)
+
+    def oa(d: int, mask: int) -> int:
+        return d & mask | (d >> high_shift & high_mask) << high_to
+
+    table_mask = address_mask(g.page_shift)
+    upper = [(g.level_shift(lvl), g.entries(lvl) - 1, g.block_allowed(lvl), address_mask(g.level_shift(lvl)),
+              g.entries(lvl)) for lvl in range(g.start_level, 3)]
+    page_shift, page_mask, page_index = g.page_shift, address_mask(g.page_shift), g.entries(3) - 1
+    page_offset, slot_shift, slot_offset = (1 << g.page_shift) - 1, g.level_shift(2), (1 << g.level_shift(2)) - 1
+    low = g.ttbr1_base
+
+    def walk_to_level_2(va: int):
+        """The level-2 result for va's slot: PTE table words (list), a block base (int), or None."""
+        table = root
+        for shift, index_mask, block_ok, leaf_mask, entries in upper:
+            d = int(mem.read_table(table, entries)[va >> shift & index_mask])
+            if d & 3 == 3:
+                table = oa(d, table_mask)
+            elif d & 1 and block_ok:
+                return oa(d, leaf_mask) | (va & ~slot_offset & ((1 << shift) - 1))
+            else:
+                return None
+        return mem.read_table(table, page_index + 1).tolist()
+
+    cache: dict[int, object] | None = None if mem.writable else {}
+
+    def virt_to_phys(va: int) -> int | None:
+        if tbi and va >> 55 & 1:
+            va |= TAG_MASK
+        if va < low:
+            return None
+        if cache is None:
+            slot = walk_to_level_2(va)
+        else:
+            key = va >> slot_shift
+            slot = cache.get(key, cache)
+            if slot is cache:
+                slot = cache[key] = walk_to_level_2(va)
+        if type(slot) is list:
+            d = slot[va >> page_shift & page_index]
+            return oa(d, page_mask) | va & page_offset if d & 3 == 3 else None
+        return None if slot is None else slot | va & slot_offset
+
+    return virt_to_phys
+
+
 # -- batch translation ------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -187,35 +245,33 @@ def translate_batch(mem, geometry: Geometry, root: int, vas, *, tbi: bool = True
     g = geometry
     va = np.asarray(vas, dtype=np.uint64)
     if tbi:
-        va = np.where((va >> _u(55)) & _u(1) == 1, va | _u(TAG_MASK), va)
+        va = va | _u(TAG_MASK)        # a VA with bit 55 clear stays below the TTBR1 range either way
     n = len(va)
     pa = np.zeros(n, dtype=np.uint64)
     level_out = np.full(n, -9, dtype=np.int8)
     desc_out = np.zeros(n, dtype=np.uint64)
     mapped = np.zeros(n, dtype=bool)
-    live = np.nonzero(va >= _u(g.ttbr1_base))[0]
+    live = np.flatnonzero(va >= _u(g.ttbr1_base))
+    live_va = va[live]
     table = np.full(len(live), root, dtype=np.uint64)
     for level in range(g.start_level, 4):
         if not len(live):
             break
         shift = g.level_shift(level)
-        index = (va[live] >> _u(shift)) & _u(g.entries(level) - 1)
-        desc, ok = gather_u64(mem, table + index * _u(8))
-        live, table, desc = live[ok], table[ok], desc[ok]
+        desc, ok = gather_u64(mem, table + ((live_va >> _u(shift)) & _u(g.entries(level) - 1)) * _u(8))
+        if not ok.all():
+            live, live_va, desc = live[ok], live_va[ok], desc[ok]
         desc_out[live] = desc
         level_out[live] = level
-        valid = (desc & _u(1)) == 1
-        is_table = valid & ((desc & _u(2)) == 2) & (level < 3)
-        if level == 3:
-            leaf = valid & ((desc & _u(2)) == 2)
-        else:
-            leaf = valid & ((desc & _u(2)) == 0) & g.block_allowed(level)
-        if leaf.any():
+        kind = desc & _u(3)
+        if level == 3 or g.block_allowed(level):
+            leaf = kind == _u(3 if level == 3 else 1)
             hit = live[leaf]
-            offset = va[hit] & _u((1 << shift) - 1)
-            pa[hit] = _oa_batch(g, desc[leaf], shift) | offset
+            pa[hit] = _oa_batch(g, desc[leaf], shift) | (live_va[leaf] & _u((1 << shift) - 1))
             mapped[hit] = True
-        live, table = live[is_table], _oa_batch(g, desc[is_table], g.page_shift)
+        if level < 3:
+            descend = kind == _u(3)
+            live, live_va, table = live[descend], live_va[descend], _oa_batch(g, desc[descend], g.page_shift)
     return BatchTranslation(pa, mapped, level_out, desc_out)
 
 
