@@ -21,8 +21,8 @@ CAPTURES_USED = ["6.12-4k-a72-rodata-on-kfence", "6.12-4k-max-default"]
 N = 100_000
 
 RSS_PROBE = """
-import resource, sys
-rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import re, sys
+rss = lambda: int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024
 start = rss()
 from pagewalk import KernelDump
 imported = rss()

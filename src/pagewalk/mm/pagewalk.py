@@ -78,17 +78,14 @@ class mm_walk:  # noqa: N801 - kernel name
     no_vma: bool = False
     private: Any = None
 
-    @property
-    def arch(self):
-        return self.mm.machine.arch
-
-    def read(self, ptr: int) -> int:
-        """READ_ONCE(*ptr)."""
-        return self.mm.machine.memory.read_u64(ptr)
+    def __post_init__(self):
+        self.arch = self.mm.machine.arch
+        self.memory = self.mm.machine.memory
+        self.read = self.memory.read_u64        # READ_ONCE(*ptr)
 
     def write(self, ptr: int, val: int) -> None:
         """WRITE_ONCE(*ptr, val) / set_pte_at()."""
-        self.mm.machine.memory.write_u64(ptr, val)
+        self.memory.write_u64(ptr, val)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -266,11 +263,13 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
         return 0
     pte_again = _era(walk.mm) is not Era.V6_1
     ptr = arch.offset(PMD, pud, pud_val, addr)
+    read = walk.read
     while True:
         nxt = arch.addr_end(PMD, addr, end)
         walk.action = ACTION_SUBTREE
         err = 0
-        if arch.none(PMD, walk.read(ptr)):
+        val = read(ptr)
+        if arch.none(PMD, val):
             if has_install:
                 err = _alloc_table(walk, PMD, ptr)
             elif ops.pte_hole:
@@ -282,14 +281,16 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
                 if addr == end:
                     return 0
                 continue
+            val = read(ptr)
         if ops.pmd_entry:
             err = ops.pmd_entry(ptr, addr, nxt, walk)
             if err:
                 return err
+            val = read(ptr)
         if walk.action == ACTION_AGAIN:
             continue
-        if walk.action != ACTION_CONTINUE and _pmd_descend(walk, ptr, addr, has_handler, has_install):
-            err = walk_pte_range(ptr, addr, nxt, walk)
+        if walk.action != ACTION_CONTINUE and _pmd_descend(walk, ptr, val, addr, has_handler, has_install):
+            err = walk_pte_range(ptr, addr, nxt, walk, None if walk.vma is not None else val)
             if err:
                 return err
             if pte_again and walk.action == ACTION_AGAIN:
@@ -299,16 +300,15 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
             return 0
 
 
-def _pmd_descend(walk: mm_walk, ptr: int, addr: int, has_handler: bool, has_install: bool) -> bool:
+def _pmd_descend(walk: mm_walk, ptr: int, val: int, addr: int, has_handler: bool, has_install: bool) -> bool:
     arch = walk.arch
-    val = walk.read(ptr)
     if not has_handler:
         if not has_install or (arch.present(PMD, val) and arch.trans_huge(PMD, val)):
             return False
     if walk.vma is not None:
         split_huge_pmd(walk, ptr, addr)
         return True
-    return not (arch.leaf(PMD, val) or not arch.present(PMD, val))
+    return arch.present(PMD, val) and not arch.leaf(PMD, val)
 
 
 def split_huge_pmd(walk: mm_walk, ptr: int, addr: int) -> None:
@@ -336,10 +336,14 @@ def split_huge_pmd(walk: mm_walk, ptr: int, addr: int) -> None:
     walk.write(ptr, arch.table_descriptor(table, kernel=False))
 
 
-def walk_pte_range(pmd: int, addr: int, end: int, walk: mm_walk) -> int:
-    """Map the PTE table (locking it for VMA walks) and walk the run; AGAIN if it cannot be mapped."""
+def walk_pte_range(pmd: int, addr: int, end: int, walk: mm_walk, pmd_val: int | None = None) -> int:
+    """Map the PTE table (locking it for VMA walks) and walk the run; AGAIN if it cannot be mapped.
+
+    `pmd_val` is the entry the PMD level just read, when nothing can have changed it since.
+    """
     arch, mm = walk.arch, walk.mm
-    pmd_val = walk.read(pmd)
+    if pmd_val is None:
+        pmd_val = walk.read(pmd)
     kernel_map = walk.no_vma and (mm.is_init_mm or addr >= 1 << arch.vabits_actual)
     if not kernel_map and not (arch.present(PMD, pmd_val) and pmd_val & 3 == 3):
         walk.action = ACTION_AGAIN                        # pte_offset_map() failed
@@ -361,7 +365,7 @@ def walk_pte_range_inner(pte: int, addr: int, end: int, walk: mm_walk) -> int:
     install, pte_entry = ops.install_pte, ops.pte_entry
     if pte_entry is None and install is None and ops.pte_table is not None:
         count = max(1, -(-(end - addr) // page))
-        return ops.pte_table(pte, walk.mm.machine.memory.read_table(pte, count), addr, end, walk)
+        return ops.pte_table(pte, walk.memory.read_table(pte, count), addr, end, walk)
     last = end - page
     while True:
         if install is not None and walk.read(pte) == 0:

@@ -56,9 +56,12 @@ class SimulatedRAM:
         return page, (pa - page) // 8
 
     def read_u64(self, pa: int) -> int:
-        page, index = self._page(pa)
+        page = pa - pa % self.page_size
         words = self._pages.get(page)
-        return 0 if words is None else int(words[index])
+        if words is not None:                  # fast path: a written, unpoisoned page inside RAM
+            return int(words[(pa - page) >> 3])
+        self._page(pa)                         # raises for unbacked or poisoned addresses
+        return 0
 
     def write_u64(self, pa: int, value: int) -> None:
         page, index = self._page(pa)
@@ -136,7 +139,7 @@ class SimulatedRAM:
         if pa not in self._live:
             raise ValueError(f"free_page({pa:#x}): not a page this allocator handed out")
         self._live.discard(pa)
-        self._pages.pop(pa, None)
+        self._pages.pop(pa, None)              # poisoned pages never hold words: reads take the slow path
         self._poisoned.add(pa)
         self._recycled.append(pa)
 
