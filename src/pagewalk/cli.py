@@ -190,6 +190,60 @@ def cmd_check_wx(args) -> int:
     return 1 if state.wx_pages or state.uxn_pages else 0
 
 
+def _dump_symbols(d: KernelDump) -> dict[str, int]:
+    """The scenario-grammar symbols a dump determines by itself."""
+    lay, ram = d.layout, d.memory.ranges()
+    return {"ttbr1_start": lay.page_offset_actual, "page_offset": lay.page_offset,
+            "lm_ram": d.phys_to_virt(ram[0][0]), "lm_ram_end": d.phys_to_virt(ram[-1][1]),
+            "modules_vaddr": lay.modules_vaddr, "modules_end": lay.modules_end, "kimg": lay.kimage_vaddr,
+            "vmalloc_start": lay.vmalloc_start, "vmalloc_end": lay.vmalloc_end,
+            "vmemmap_start": lay.vmemmap_start_actual, "vmemmap_end": lay.vmemmap_end,
+            "pci_io_start": lay.vmemmap_end + (8 << 20), "pci_io_end": lay.vmemmap_end + (24 << 20),
+            "fixaddr_tot_start": lay.fixmap_start, "fixaddr_top": lay.fixaddr_top,
+            "swapper_pg_dir": d.vmcoreinfo.swapper_pg_dir}
+
+
+def cmd_trace(args) -> int:
+    from .trace import Scenario, TraceHeader, infer_hugetlb_sizes, parse_vma_line, run_scenario
+    d = KernelDump.open(args.dump, search_config=False)
+    source = Path(args.scenario)
+    user_root, vmas = None, []
+    if source.is_file():
+        header = TraceHeader.parse(source.read_text(errors="replace"))
+        if header.kernel_pgd is not None and header.kernel_pgd != d.swapper_pg_dir:
+            raise PagewalkError(f"{source}: recorded with init_mm.pgd at {header.kernel_pgd:#x}, but this dump's "
+                                f"swapper_pg_dir is at {d.swapper_pg_dir:#x}: pair a trace with its own dump")
+        if header.geometry and header.geometry.get("vabits_actual") != d.vabits_actual:
+            raise PagewalkError(f"{source}: recorded with vabits_actual={header.geometry.get('vabits_actual')}, "
+                                f"this dump runs {d.vabits_actual}")
+        scenario, user_root, vmas = header.scenario, header.user_pgd, header.vmas
+    else:
+        symbols = _dump_symbols(d)
+        for token in args.scenario.split():
+            for value in token.split("=", 1)[1:]:
+                if value.startswith("lm:"):
+                    symbols[value.split("+")[0].split("-")[0]] = d.phys_to_virt(int(value[3:].split("+")[0], 0))
+        scenario = Scenario.parse_line(args.scenario, symbols)
+    if args.root is not None:
+        user_root = int(args.root, 0)
+    if args.vmas:
+        vmas = [parse_vma_line(line[6:] if line.startswith("# vma ") else line)
+                for line in Path(args.vmas).read_text().splitlines()
+                if line.strip() and not line.startswith("#") or line.startswith("# vma 0x") and "flags=" in line]
+    machine = d.machine(args.era)
+    user_mm = None
+    if user_root is not None:
+        if not d.memory.is_backed(user_root, d.page_size):
+            raise PagewalkError(f"user root {user_root:#x} is not in the dump")
+        user_mm = machine.new_mm(user_root, vmas, name="mm")
+        infer_hugetlb_sizes(machine, user_mm)
+    lines, _ = run_scenario(machine, scenario, user_mm)
+    print("\n".join(lines))
+    for report in machine.log:
+        warn(str(report))
+    return 0
+
+
 def cmd_extract(args) -> int:
     from .extract import extract
     out = Path(args.out)
@@ -238,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check-wx", help="the kernel's W^X check (exit 1 if W+X pages exist)")
     dump_options(sp)
     sp.set_defaults(func=cmd_check_wx)
+
+    sp = sub.add_parser("trace", help="run a scripted walk on a dump and print the kernel-format trace")
+    sp.add_argument("dump")
+    sp.add_argument("scenario", help="a trace file (its # header) or a scenario line")
+    sp.add_argument("--root", help="PA of the user mm's top-level table (overrides the trace header)")
+    sp.add_argument("--vmas", help="file of '# vma START-END flags=F pgoff=P anon|file:N [hugetlb]' lines")
+    sp.add_argument("--era", help="walker era (default: from the dump's kernel version)")
+    sp.set_defaults(func=cmd_trace)
 
     sp = sub.add_parser("extract", help="write a small ELF core with only page tables, kallsyms and notes")
     sp.add_argument("dump")
