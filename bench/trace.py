@@ -16,7 +16,7 @@ from walk import NPTES, host_kernel_walks
 
 def main():
     from pagewalk import KernelDump
-    from pagewalk.trace import TraceHeader, infer_hugetlb_sizes, run_scenario
+    from pagewalk.trace import TraceHeader, replay
     root = SHARED / "kernel-traces" / "7.2-4k-a72"
     files = sorted((root / "traces").glob("*.txt"))
     calls = {f: int(re.search(r"# calls=(\d+)", f.read_text())[1]) for f in files}
@@ -24,16 +24,11 @@ def main():
     dump = KernelDump.open(root / "dump.elf.zst", search_config=False)
     header = TraceHeader.parse(largest.read_text().split("# ---- trace ----")[0])
 
-    def replay():
-        machine = dump.machine()
-        mm = None
-        if header.user_pgd is not None:
-            mm = machine.new_mm(header.user_pgd, header.vmas)
-            infer_hugetlb_sizes(machine, mm)
-        return run_scenario(machine, header.scenario, mm)
-    lines, _ = replay()
+    def run():
+        return replay(dump.machine(), header)
+    lines, _ = run()
     expected = largest.read_text().split("# ---- trace ----\n")[1].splitlines()
-    seconds = best_of(replay, 5)
+    seconds = best_of(run, 5)
     per_call = seconds / calls[largest]
     _, pagemap = host_kernel_walks()
     print(f"largest shared trace: {largest.stem} ({calls[largest]} callbacks), reproduced: {lines == expected}")

@@ -61,33 +61,30 @@ def test_bit_flips_never_crash(tmp_path, pristine, flips, offsets):
         assert "0x" in str(e)
 
 
-def test_self_referencing_table_is_reported(tmp_path, pristine):
+def _with_entry(tmp_path, pristine, entry_pa: int, value: int) -> KernelDump:
+    """The pristine dump with one 64-bit word replaced."""
     dump, pages, chunks = pristine
-    t = dump.translate(dump.vmcoreinfo.swapper_pg_dir)
-    l1 = t.steps[1]
     data = {pa: bytearray(blob) for pa, blob in chunks}
     for base, blob in data.items():
-        if base <= l1.entry_pa < base + len(blob):
-            value = (l1.table_pa & 0x0000FFFFFFFFF000) | 3      # points at its own table
-            blob[l1.entry_pa - base:l1.entry_pa - base + 8] = value.to_bytes(8, "little")
-    path = tmp_path / "loop.elf"
+        if base <= entry_pa < base + len(blob):
+            blob[entry_pa - base:entry_pa - base + 8] = value.to_bytes(8, "little")
+    path = tmp_path / f"patched-{entry_pa:x}.elf"
     write_elf_core(path, dump.memory.notes, [(pa, bytes(b)) for pa, b in data.items()])
-    loop = KernelDump(ElfCoreMemory(path), search_config=False)
+    return KernelDump(ElfCoreMemory(path), search_config=False)
+
+
+def test_self_referencing_table_is_reported(tmp_path, pristine):
+    dump = pristine[0]
+    l1 = dump.translate(dump.vmcoreinfo.swapper_pg_dir).steps[1]
+    loop = _with_entry(tmp_path, pristine, l1.entry_pa, (l1.table_pa & 0x0000FFFFFFFFF000) | 3)  # its own table
     t = loop.translate(dump.vmcoreinfo.swapper_pg_dir)
     assert t.fault_kind == "table-loop" and f"{l1.table_pa:#x}" in t.fault
 
 
 def test_table_pointer_outside_ram(tmp_path, pristine):
-    dump, pages, chunks = pristine
-    t = dump.translate(dump.vmcoreinfo.swapper_pg_dir)
-    step = t.steps[2]
-    data = {pa: bytearray(blob) for pa, blob in chunks}
-    for base, blob in data.items():
-        if base <= step.entry_pa < base + len(blob):
-            blob[step.entry_pa - base:step.entry_pa - base + 8] = (0x7770000000 | 3).to_bytes(8, "little")
-    path = tmp_path / "outside.elf"
-    write_elf_core(path, dump.memory.notes, [(pa, bytes(b)) for pa, b in data.items()])
-    bad = KernelDump(ElfCoreMemory(path), search_config=False)
+    dump = pristine[0]
+    step = dump.translate(dump.vmcoreinfo.swapper_pg_dir).steps[2]
+    bad = _with_entry(tmp_path, pristine, step.entry_pa, 0x7770000000 | 3)
     t = bad.translate(dump.vmcoreinfo.swapper_pg_dir)
     assert t.fault_kind == "external-abort" and "0x7770000000" in t.fault
     with pytest.raises(PagewalkError, match="0x7770000000"):

@@ -14,7 +14,7 @@ from pagewalk import (
 from pagewalk.errors import PagewalkError
 from pagewalk.mm.log import LockAssertion
 from pagewalk.mm.mm_types import VM_HUGETLB, VM_PFNMAP, VM_READ, VM_WRITE
-from walkhelp import Rec, kernel_builder, user_machine
+from walkhelp import Rec, act_on, kernel_builder, user_machine
 
 EINVAL, ENOMEM = -22, -12
 PAGE, PMD_SIZE = 0x1000, 0x200000
@@ -125,11 +125,7 @@ def test_pagewalk_12_pmd_continue_skips_ptes():
     b.table_for(0, 3)
     b.table_for(PMD_SIZE, 3)
 
-    def cont_first(n, walk, call):
-        if n == 1:
-            walk.action = ACTION_CONTINUE
-        return 0
-    r = Rec("pmd_entry", "pte_entry", rules={"pmd_entry": cont_first})
+    r = Rec("pmd_entry", "pte_entry", rules={"pmd_entry": act_on(1, ACTION_CONTINUE)})
     walk_page_range(mm, 0, 0x400000, r.ops)
     ptes = r.named("pte_entry")
     assert len(ptes) == 512 and ptes[0][1] == PMD_SIZE
@@ -139,11 +135,7 @@ def test_pagewalk_13_pmd_again_once():
     m, mm, b = user_machine()
     b.table_for(0x10000, 3)
 
-    def again_first(n, walk, call):
-        if n == 1:
-            walk.action = ACTION_AGAIN
-        return 0
-    r = Rec("pmd_entry", "pte_entry", rules={"pmd_entry": again_first})
+    r = Rec("pmd_entry", "pte_entry", rules={"pmd_entry": act_on(1, ACTION_AGAIN)})
     walk_page_range(mm, 0x10000, 0x20000, r.ops)
     assert r.calls[:2] == [("pmd_entry", 0x10000, 0x20000)] * 2
     assert len(r.named("pte_entry")) == 16 and len(r.named("pmd_entry")) == 2
@@ -154,10 +146,7 @@ def test_pagewalk_14_pgd_p4d_actions_ignored(name):
     m, mm, b = user_machine(vmas=[(0x10000, 0x20000)], va_bits=52, vabits_actual=52)
     b.table_for(0x10000, 3)
 
-    def cont(n, walk, call):
-        walk.action = ACTION_CONTINUE
-        return 0
-    r = Rec("pgd_entry", "p4d_entry", "pud_entry", "pmd_entry", "pte_entry", rules={name: cont})
+    r = Rec("pgd_entry", "p4d_entry", "pud_entry", "pmd_entry", "pte_entry", rules={name: act_on(None, ACTION_CONTINUE)})
     walk_page_range(mm, 0x10000, 0x20000, r.ops)
     assert r.named("pud_entry") and r.named("pmd_entry") and len(r.named("pte_entry")) == 16
 
@@ -285,10 +274,7 @@ def test_pagewalk_25_thp_split_by_pte_entry():
     walk_page_range(mm, 0x200000, 0x400000, r.ops)
     assert r.calls == [("pmd_entry", 0x200000, 0x400000)] and m.memory.read_u64(b.entry_address(0x200000, 2)) == value
 
-    def cont(n, walk, call):
-        walk.action = ACTION_CONTINUE
-        return 0
-    r = Rec("pmd_entry", "pte_entry", rules={"pmd_entry": cont})
+    r = Rec("pmd_entry", "pte_entry", rules={"pmd_entry": act_on(None, ACTION_CONTINUE)})
     walk_page_range(mm, 0x200000, 0x400000, r.ops)
     assert not r.named("pte_entry") and m.memory.read_u64(b.entry_address(0x200000, 2)) == value
     r = Rec("pte_entry")
@@ -549,11 +535,7 @@ def test_pagewalk_A1_pte_again_restarts_pmd_slot():
     m, mm, b = user_machine()
     b.table_for(0x10000, 3)
 
-    def again_once(n, walk, call):
-        if n == 2:
-            walk.action = ACTION_AGAIN
-        return 0
-    r = Rec("pmd_entry", "pte_entry", rules={"pte_entry": again_once})
+    r = Rec("pmd_entry", "pte_entry", rules={"pte_entry": act_on(2, ACTION_AGAIN)})
     walk_page_range(mm, 0x10000, 0x14000, r.ops)
     assert [c[0] for c in r.calls] == ["pmd_entry"] + ["pte_entry"] * 4 + ["pmd_entry"] + ["pte_entry"] * 4
 
@@ -563,11 +545,7 @@ def test_pagewalk_A2_hole_again_restarts_pud_slot(era, holes):
     m, mm, b = user_machine(era, vmas=[(0x200000, 0x400000)])
     b.table_for(0x200000, 2)
 
-    def again_once(n, walk, call):
-        if n == 1:
-            walk.action = ACTION_AGAIN
-        return 0
-    r = Rec("pte_hole", "pte_entry", rules={"pte_hole": again_once})
+    r = Rec("pte_hole", "pte_entry", rules={"pte_hole": act_on(1, ACTION_AGAIN)})
     walk_page_range(mm, 0x200000, 0x400000, r.ops)
     assert r.calls == [("pte_hole", 0x200000, 0x400000, 3)] * holes
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED
 from pagewalk import KernelDump
 from pagewalk.cli import main
-from pagewalk.trace import Scenario, TraceHeader, infer_hugetlb_sizes, run_scenario
+from pagewalk.trace import TraceHeader, replay
 
 TRACES = SHARED / "kernel-traces" / "7.2-4k-a72"
 FILES = sorted((TRACES / "traces").glob("*.txt")) if TRACES.exists() else []
@@ -28,19 +28,10 @@ def expected(path: Path) -> list[str]:
     return text[text.index("# ---- trace ----\n") + len("# ---- trace ----\n"):].splitlines()
 
 
-def replay(dump, header: TraceHeader):
-    machine = dump.machine()
-    mm = None
-    if header.user_pgd is not None:
-        mm = machine.new_mm(header.user_pgd, header.vmas)
-        infer_hugetlb_sizes(machine, mm)
-    return run_scenario(machine, header.scenario, mm)
-
-
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_trace_reproduces_byte_for_byte(dump, path):
     header_only = path.read_text().split("# ---- trace ----")[0]
-    lines, ret = replay(dump, TraceHeader.parse(header_only))
+    lines, ret = replay(dump.machine(), TraceHeader.parse(header_only))
     assert lines == expected(path)
 
 

@@ -44,6 +44,15 @@ class Rec:
         return [c for c in self.calls if c[0] == name]
 
 
+def act_on(call_number, action):
+    """A Rec rule: set walk.action on the n-th call of a callback (every call when n is None)."""
+    def rule(n, walk, call):
+        if call_number is None or n == call_number:
+            walk.action = action
+        return 0
+    return rule
+
+
 def user_machine(era="6.18", vmas=((0x10000, 0x20000),), lock="read", **machine_args):
     """(machine, mm, builder): a simulated machine, a user mm with `vmas`, a table builder on it."""
     m = Machine.simulated(era, **machine_args)

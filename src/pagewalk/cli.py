@@ -204,7 +204,7 @@ def _dump_symbols(d: KernelDump) -> dict[str, int]:
 
 
 def cmd_trace(args) -> int:
-    from .trace import Scenario, TraceHeader, infer_hugetlb_sizes, parse_vma_line, run_scenario
+    from .trace import Scenario, TraceHeader, parse_vma_line, replay
     d = KernelDump.open(args.dump, search_config=False)
     source = Path(args.scenario)
     user_root, vmas = None, []
@@ -230,14 +230,10 @@ def cmd_trace(args) -> int:
         vmas = [parse_vma_line(line[6:] if line.startswith("# vma ") else line)
                 for line in Path(args.vmas).read_text().splitlines()
                 if line.strip() and not line.startswith("#") or line.startswith("# vma 0x") and "flags=" in line]
+    if user_root is not None and not d.memory.is_backed(user_root, d.page_size):
+        raise PagewalkError(f"user root {user_root:#x} is not in the dump")
     machine = d.machine(args.era)
-    user_mm = None
-    if user_root is not None:
-        if not d.memory.is_backed(user_root, d.page_size):
-            raise PagewalkError(f"user root {user_root:#x} is not in the dump")
-        user_mm = machine.new_mm(user_root, vmas, name="mm")
-        infer_hugetlb_sizes(machine, user_mm)
-    lines, _ = run_scenario(machine, scenario, user_mm)
+    lines, _ = replay(machine, TraceHeader(scenario, user_root, None, vmas))
     print("\n".join(lines))
     for report in machine.log:
         warn(str(report))

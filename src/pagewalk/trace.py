@@ -368,6 +368,15 @@ def run_scenario(machine, scenario: Scenario, user_mm=None) -> tuple[list[str], 
     return header + rec.lines + [f"RET {ret}", rec.summary()], ret
 
 
+def replay(machine, header: TraceHeader) -> tuple[list[str], int]:
+    """Run a trace header's scenario on `machine`: its user mm (root, VMAs) when it has one."""
+    user_mm = None
+    if header.user_pgd is not None:
+        user_mm = machine.new_mm(header.user_pgd, header.vmas, name="mm")
+        infer_hugetlb_sizes(machine, user_mm)
+    return run_scenario(machine, header.scenario, user_mm)
+
+
 def infer_hugetlb_sizes(machine, mm) -> None:
     """Give each hugetlb VMA without a size the huge page size its tables (or its alignment) show."""
     from .mm.pagewalk import huge_pte_offset, mm_walk
