@@ -240,6 +240,17 @@ def cmd_trace(args) -> int:
     return 0
 
 
+def cmd_replay_pageattr(args) -> int:
+    from .pageattr_trace import replay_trace
+    try:
+        text = Path(args.trace).read_text(errors="replace")
+    except OSError as e:
+        raise PagewalkError(f"{args.trace}: cannot read: {e.strerror}") from None
+    for line in replay_trace(args.dump, text):
+        print(line)
+    return 0
+
+
 def cmd_extract(args) -> int:
     from .extract import extract
     out = Path(args.out)
@@ -296,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--vmas", help="file of '# vma START-END flags=F pgoff=P anon|file:N [hugetlb]' lines")
     sp.add_argument("--era", help="walker era (default: from the dump's kernel version)")
     sp.set_defaults(func=cmd_trace)
+
+    sp = sub.add_parser("replay-pageattr", help="replay a real kernel's set_memory_* trace on a simulated kernel")
+    sp.add_argument("dump", help="the capture's dump (the trace's starting tables)")
+    sp.add_argument("trace", help="a pageattr trace; ret/warn/AFTER may be blanked ('?')")
+    sp.set_defaults(func=cmd_replay_pageattr)
 
     sp = sub.add_parser("extract", help="write a small ELF core with only page tables, kallsyms and notes")
     sp.add_argument("dump")

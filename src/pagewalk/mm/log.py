@@ -40,6 +40,14 @@ class KernelLog:
             self._once.add((site, message))
             self._add(Report("warning", site, message))
 
+    def warn_on(self, site: str, message: str) -> None:
+        """WARN_ON: recorded every time it fires."""
+        self._add(Report("warning", site, message))
+
+    def clear_warn_once(self) -> None:
+        """What debugfs `clear_warn_once` does: every WARN_ON_ONCE may fire again."""
+        self._once.clear()
+
     def assertion(self, site: str, message: str) -> None:
         """A failed lock assertion (mmap_assert_locked, vma_assert_write_locked, ...)."""
         self._add(Report("assertion", site, message))

@@ -111,6 +111,10 @@ class SimulatedRAM:
         """Make the `nth` next allocation (1 = the very next) return None; None disarms."""
         self._fail_at = None if nth is None else self.allocations + nth
 
+    def _fail_due(self) -> bool:
+        """Whether the next allocation is the one set to fail."""
+        return self._fail_at is not None and self.allocations + 1 == self._fail_at
+
     def alloc_page(self) -> int | None:
         """A zeroed page's PA, or None when out of memory or a failure was injected."""
         self.allocations += 1

@@ -25,6 +25,8 @@ PTE_PROT_NONE_61, PMD_PRESENT_INVALID_61 = 1 << 58, 1 << 59
 PRESENT_INVALID_SINCE = (6, 10)
 #: pgd_bad()/p4d_bad() test the whole type field (bits[1:0] != 0b11) instead of bit 1.
 TYPE_MASK_BAD_SINCE = (6, 14)
+#: *_TABLE_AF (bit 10) is set in table descriptors the kernel writes.
+TABLE_AF_SINCE = (6, 13)
 
 
 class Offset(Enum):
@@ -190,9 +192,12 @@ class Arm64PageTables:
             return False
         return self.present(depth, val) and not self.table(depth, val)
 
-    def table_descriptor(self, table_pa: int, kernel: bool) -> int:
-        """What `pXd_populate()` writes: a table entry, UXNTable for kernel tables, PXNTable for user ones."""
-        attrs = (1 << 60) if kernel else (1 << 59)
+    def table_descriptor(self, table_pa: int, kernel: bool, pxn: bool = False) -> int:
+        """What `pXd_populate()` writes: UXNTable for kernel tables (+ PXNTable if asked), PXNTable for
+        user ones; the table AF bit (bit 10) from v6.13 (FEAT_HAFT support)."""
+        attrs = ((1 << 60) | ((1 << 59) if pxn else 0)) if kernel else (1 << 59)
+        if self.version >= TABLE_AF_SINCE:
+            attrs |= 1 << 10
         return self.hw.encode_address(table_pa, self.page_shift) | 3 | attrs
 
     def trans_huge(self, depth: int, val: int) -> bool:

@@ -1,0 +1,261 @@
+"""A simulated arm64 kernel: page tables in (simulated or dump-backed) RAM,
+vmalloc areas, KFENCE, the TLB, and pageattr in every era.
+
+`boot()` builds one the way the kernel builds its address space;
+`boot_from_dump()` starts one from a real kernel's tables. The kernel-named
+functions (`k.set_memory_ro(addr, n)`, `k.set_memory_valid(addr, n, enable)`,
+`k.set_direct_map_invalid_noflush(addr)`, ...) return what the kernel
+returns; `k.warnings` holds its splats, `k.violations` the checkers' reports.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .arch.arm64.mmu import Splitter
+from .arch.arm64.pageattr import Pageattr, Unsupported
+from .arch.arm64.translate import translate
+from .errors import PagewalkError
+from .mm.era import Era
+from .mm.locks import Mutex
+from .mm.machine import ERA_VERSIONS, Machine
+from .mm.vmalloc import VmallocSpace, vm_struct
+
+MASK64 = (1 << 64) - 1
+RODATA = ("full", "on", "noalias", "off")
+#: v6.17 made rodata_full the default and "rodata=on" mean full; "noalias" is the non-full mode.
+RODATA_FULL_DEFAULT_SINCE = (6, 17)
+
+
+@dataclass
+class KernelConfig:
+    """Boot configuration: build options, command line and CPU features."""
+    era: Era = Era.LATER
+    page_size: int = 4096
+    va_bits: int = 48
+    vabits_actual: int | None = None
+    rodata: str = "full"
+    bbml2: bool = False
+    kfence: bool = False
+    kfence_early_init: bool = True
+    kpti: bool = False
+    bti: bool = False
+    debug_pagealloc: bool = False
+    realm: bool = False
+    ram: int = 1 << 30
+    ram_base: int = 0x40000000
+    caps_finalized: bool = True
+    page_allocator_up: bool = True
+    online_cpus: int = 1
+    #: UP-6.18 with the Nov-2025 atomic-context fix (False: as first merged).
+    nov2025_fix: bool = True
+    #: Kernel version whose predicates apply (default: the era's).
+    version: tuple[int, int, int] | None = None
+
+    def __post_init__(self):
+        self.era = Era.parse(self.era)
+        if self.rodata not in RODATA:
+            raise ValueError(f"rodata={self.rodata!r}: one of {', '.join(RODATA)}")
+        self.version = self.version or ERA_VERSIONS[self.era]
+
+    @property
+    def rodata_full(self) -> bool:
+        """`rodata_full` as this era parses `rodata=` (arm64-pageattr.md §1.5)."""
+        if self.version >= RODATA_FULL_DEFAULT_SINCE:
+            return self.rodata in ("full", "on")
+        return self.rodata == "full"
+
+    @property
+    def bbml2_system_ready(self) -> bool:
+        """`system_supports_bbml2_noabort()`: false until capabilities are finalized."""
+        return self.bbml2 and self.caps_finalized
+
+
+@dataclass
+class Flush:
+    start: int
+    end: int
+    caller: str
+
+
+class Kernel:
+    """A simulated kernel. Build with `boot()` or `boot_from_dump()`."""
+
+    def __init__(self, machine: Machine, config: KernelConfig):
+        self.machine, self.config = machine, config
+        self.vmalloc_space = VmallocSpace()
+        self.pageattr = Pageattr(self)
+        self.splitter = Splitter(self)
+        self.pgtable_split_lock = Mutex("pgtable_split_lock", machine.context)
+        self.tlb_flushes: list[Flush] = []
+        self.tables_created: list[int] = []
+        self.lazy_mmu_depth = 0
+        self.kfence_pool: tuple[int, int] | None = None
+        self.linear_map_requires_bbml2 = False
+        self.seed_walk_lock = 3            # PGWALK_NOLOCK, as the seed's pageattr_ops set it
+        #: Hooks called as (ptr, old, new) on every descriptor write (the checkers).
+        self.write_hooks: list = []
+        self.phys_offset = config.ram_base
+        self.page_offset = (1 << 64) - (1 << config.va_bits)
+        self.ttbr1 = machine.swapper_pg_dir
+
+    # -- kernel-named helpers ---------------------------------------------------
+    @property
+    def warnings(self):
+        return self.machine.log.of_kind("warning")
+
+    @property
+    def log(self):
+        return self.machine.log
+
+    @property
+    def rodata_full(self) -> bool:
+        return self.config.rodata_full
+
+    def page_address(self, pfn: int) -> int:
+        """`page_address()`: the linear-map VA of a page frame."""
+        return ((pfn * self.machine.arch.page_size - self.phys_offset) & MASK64) | self.page_offset
+
+    def is_kfence_address(self, addr: int) -> bool:
+        return self.kfence_pool is not None and self.kfence_pool[0] <= addr < self.kfence_pool[1]
+
+    def kfence_late(self) -> bool:
+        """`arm64_kfence_can_set_direct_map()`: KFENCE built in but not initialised early."""
+        return self.config.kfence and not self.config.kfence_early_init
+
+    def can_set_direct_map(self) -> bool:
+        c = self.config
+        realm = c.realm and self.machine.era not in (Era.V6_1, Era.V6_12)
+        return self.rodata_full or c.debug_pagealloc or self.kfence_late() or realm
+
+    def force_pte_mapping(self) -> bool:
+        """UP-6.18: the linear map must be PTE-only (no BBML2 to split it later)."""
+        c = self.config
+        bbml2 = c.bbml2_system_ready if c.caps_finalized else c.bbml2
+        return c.debug_pagealloc or (not bbml2 and (self.rodata_full or self.kfence_late() or c.realm))
+
+    @contextmanager
+    def lazy_mmu(self):
+        self.lazy_mmu_depth += 1
+        try:
+            yield
+        finally:
+            self.lazy_mmu_depth -= 1
+
+    def write_entry(self, ptr: int, val: int) -> None:
+        """WRITE_ONCE of a descriptor, seen by the checkers."""
+        memory = self.machine.memory
+        if self.write_hooks:
+            old = memory.read_u64(ptr)
+            for hook in self.write_hooks:
+                hook(ptr, old, val & MASK64)
+        memory.write_u64(ptr, val & MASK64)
+
+    def flush_tlb_kernel_range(self, start: int, end: int, caller: str = "__change_memory_common") -> None:
+        self.tlb_flushes.append(Flush(start, end, caller))
+
+    def vm_unmap_aliases(self) -> None:
+        """Purge lazily-unmapped vmap aliases: clear their PTEs and flush."""
+        space = self.vmalloc_space
+        for start, end in space.lazy_aliases:
+            self._clear_range(start, end)
+            self.flush_tlb_kernel_range(start, end, "vm_unmap_aliases")
+        space.lazy_aliases.clear()
+
+    def _clear_range(self, start: int, end: int) -> None:
+        from .mm.pagewalk import mm_walk_ops, walk_kernel_page_table_range_lockless
+        walk = walk_kernel_page_table_range_lockless
+        ops = mm_walk_ops(pte_entry=lambda ptr, a, n, w: self.write_entry(ptr, 0) or 0)
+        if self.machine.era.has_lockless_entry:
+            walk(start, end, ops, init_mm=self.machine.init_mm)
+        else:
+            from .mm.pagewalk import _walk_kernel
+            _walk_kernel(self.machine.init_mm, start, end, ops, None, None)
+
+    def register_area(self, addr: int, size: int, flags: int, pages=(), page_order: int = 0,
+                      caller: str = "") -> vm_struct:
+        """Add a `struct vm_struct` (size including the guard page unless VM_NO_GUARD)."""
+        return self.vmalloc_space.add(vm_struct(addr, size, flags, list(pages), caller, page_order))
+
+    # -- pageattr, kernel names ---------------------------------------------------
+    def set_memory_ro(self, addr: int, numpages: int) -> int:
+        return self.pageattr.set_memory_ro(addr, numpages)
+
+    def set_memory_rw(self, addr: int, numpages: int) -> int:
+        return self.pageattr.set_memory_rw(addr, numpages)
+
+    def set_memory_x(self, addr: int, numpages: int) -> int:
+        return self.pageattr.set_memory_x(addr, numpages)
+
+    def set_memory_nx(self, addr: int, numpages: int) -> int:
+        return self.pageattr.set_memory_nx(addr, numpages)
+
+    def set_memory_valid(self, addr: int, numpages: int, enable: int) -> int:
+        return self.pageattr.set_memory_valid(addr, numpages, enable)
+
+    def set_direct_map_invalid_noflush(self, addr: int) -> int:
+        return self.pageattr.set_direct_map_invalid_noflush(addr)
+
+    def set_direct_map_default_noflush(self, addr: int) -> int:
+        return self.pageattr.set_direct_map_default_noflush(addr)
+
+    def set_direct_map_valid_noflush(self, addr: int, nr: int, valid: bool) -> int:
+        return self.pageattr.set_direct_map_valid_noflush(addr, nr, valid)
+
+    def kernel_page_present(self, addr: int) -> bool:
+        return self.pageattr.kernel_page_present(addr)
+
+    def split_kernel_leaf_mapping(self, start: int, end: int) -> int:
+        return self.pageattr.split_kernel_leaf_mapping(start, end)
+
+    def change_memory_common(self, addr: int, numpages: int, set_mask: int, clear_mask: int) -> int:
+        return self.pageattr.change_memory_common(addr, numpages, set_mask, clear_mask)
+
+    def __getattr__(self, name: str):
+        if name in ("__change_memory_common", "___change_memory_common"):
+            return getattr(self.pageattr, f"_Pageattr{name}")
+        raise AttributeError(name)
+
+    # -- looking at it -------------------------------------------------------------
+    def translate(self, va: int):
+        """The MMU's view of a kernel VA (same result type as KernelDump.translate)."""
+        return translate(self.machine.memory, self.machine.arch.hw, self.ttbr1, va)
+
+    def allocation_failure(self, nth: int | None) -> None:
+        """Make the `nth` next table-page allocation fail (None: disarm)."""
+        self.machine.memory.fail_nth_allocation(nth)
+
+    @contextmanager
+    def softirq(self):
+        """Run the body as a softirq handler (atomic context)."""
+        with self.machine.context.in_softirq():
+            yield self
+
+
+def boot_from_dump(path, era: "Era | str | None" = None, vmallocinfo=None, **config) -> Kernel:
+    """A simulated kernel whose starting state is a real kernel's page tables.
+
+    The dump stays read-only underneath; written pages are copied, and new
+    tables are allocated outside its RAM. `era` defaults to the one the dump's
+    kernel runs. `vmallocinfo` (a /proc/vmallocinfo text or path) registers
+    the real vm areas.
+    """
+    from .dump import KernelDump
+    from .phys.overlay import OverlayMemory
+    dump = KernelDump.open(path, search_config=False)
+    era = Era.for_kernel(dump.version) if era is None else Era.parse(era)
+    cfg = KernelConfig(era=era, page_size=dump.page_size, va_bits=dump.va_bits, vabits_actual=dump.vabits_actual,
+                       version=dump.version, **config)
+    memory = OverlayMemory(dump.memory, page_size=dump.page_size)
+    machine = Machine(memory, dump.arch, era, dump.swapper_pg_dir)
+    k = Kernel(machine, cfg)
+    k.phys_offset = dump.vmcoreinfo.phys_offset
+    k.page_offset = dump.layout.page_offset
+    k.ttbr1 = dump.ttbr1
+    k.dump = dump
+    if vmallocinfo is not None:
+        from .vmallocinfo import register_vmallocinfo
+        register_vmallocinfo(k, vmallocinfo)
+    return k
+
+
+__all__ = ["Kernel", "KernelConfig", "boot_from_dump", "Unsupported", "PagewalkError"]

@@ -1,0 +1,72 @@
+"""vmalloc areas: `struct vm_struct` records and `find_vm_area()` (linux: mm/vmalloc.c).
+
+An area's `size` includes its trailing guard page unless it has
+`VM_NO_GUARD`, so `find_vm_area()` also finds an address inside the guard
+page (the kernel's vmap_area spans it).
+"""
+
+import bisect
+from dataclasses import dataclass, field
+
+VM_IOREMAP, VM_ALLOC, VM_MAP, VM_USERMAP = 0x1, 0x2, 0x4, 0x8
+VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD, VM_KASAN = 0x10, 0x20, 0x40, 0x80
+VM_FLUSH_RESET_PERMS, VM_MAP_PUT_PAGES, VM_ALLOW_HUGE_VMAP = 0x100, 0x200, 0x400
+VM_FLAG_NAMES = {VM_IOREMAP: "ioremap", VM_ALLOC: "vmalloc", VM_MAP: "vmap", VM_USERMAP: "user",
+                 VM_DMA_COHERENT: "dma-coherent", VM_NO_GUARD: "noguard", VM_ALLOW_HUGE_VMAP: "huge"}
+
+
+@dataclass(eq=False)
+class vm_struct:  # noqa: N801 - kernel name
+    """A vmalloc/vmap area: `[addr, addr + size)` incl. the guard page, its flags and backing pages."""
+    addr: int
+    size: int
+    flags: int
+    #: PFNs of the backing pages (`area->pages[i]`), in order.
+    pages: list[int] = field(default_factory=list)
+    caller: str = ""
+    #: log2 of the pages per mapping unit (9: PMD blocks, 4: contiguous PTEs).
+    page_order: int = 0
+
+    @property
+    def nr_pages(self) -> int:
+        return len(self.pages)
+
+    @property
+    def end(self) -> int:
+        return self.addr + self.size
+
+    def usable_size(self, page_size: int) -> int:
+        return self.size - (0 if self.flags & VM_NO_GUARD else page_size)
+
+    def __repr__(self) -> str:
+        names = ",".join(n for bit, n in VM_FLAG_NAMES.items() if self.flags & bit)
+        return f"vm_struct[{self.addr:#x}-{self.end:#x} {names} pages={self.nr_pages}]"
+
+
+class VmallocSpace:
+    """The vmap_area tree, as far as pageattr needs it."""
+
+    def __init__(self):
+        self.areas: list[vm_struct] = []
+        self._starts: list[int] = []
+        #: Lazily-freed alias ranges waiting for vm_unmap_aliases() (start, end).
+        self.lazy_aliases: list[tuple[int, int]] = []
+
+    def add(self, area: vm_struct) -> vm_struct:
+        i = bisect.bisect_left(self._starts, area.addr)
+        for other in self.areas[max(0, i - 1):i + 1]:
+            if other.addr < area.end and area.addr < other.end:
+                raise ValueError(f"{area!r} overlaps {other!r}")
+        self.areas.insert(i, area)
+        self._starts.insert(i, area.addr)
+        return area
+
+    def remove(self, area: vm_struct) -> None:
+        i = self.areas.index(area)
+        del self.areas[i], self._starts[i]
+
+    def find_vm_area(self, addr: int) -> vm_struct | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self.areas[i].end:
+            return self.areas[i]
+        return None
