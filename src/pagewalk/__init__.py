@@ -5,7 +5,9 @@ Kernel names are Python names: `walk_page_range`, `mm_walk_ops`,
 RAM and over real kernel dumps (`KernelDump`).
 """
 
+from .boot import boot
 from .dump import KernelDump
+from .kernel import Kernel, KernelConfig, boot_from_dump
 from .errors import DumpError, PagewalkError
 from .mm.era import Era
 from .mm.machine import Machine
@@ -19,7 +21,7 @@ from .mm.pagewalk import (
 )
 
 __all__ = [
-    "KernelDump", "DumpError", "PagewalkError", "Era", "Machine", "mm_struct", "vm_area_struct",
+    "boot", "boot_from_dump", "Kernel", "KernelConfig", "KernelDump", "DumpError", "PagewalkError", "Era", "Machine", "mm_struct", "vm_area_struct",
     "ACTION_AGAIN", "ACTION_CONTINUE", "ACTION_SUBTREE", "EINVAL", "ENOMEM", "OPS_MAY_AVOID_LOCK",
     "OPS_MAY_INSTALL_PTE", "PGWALK_NOLOCK", "PGWALK_RDLOCK", "PGWALK_VMA_RDLOCK_VERIFY", "PGWALK_WRLOCK",
     "PGWALK_WRLOCK_VERIFY", "address_space", "mm_walk", "mm_walk_ops", "use_machine",

@@ -251,6 +251,12 @@ def cmd_replay_pageattr(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from .demo import render, run_demo
+    print(render(run_demo()))
+    return 0
+
+
 def cmd_extract(args) -> int:
     from .extract import extract
     out = Path(args.out)
@@ -312,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dump", help="the capture's dump (the trace's starting tables)")
     sp.add_argument("trace", help="a pageattr trace; ret/warn/AFTER may be blanked ('?')")
     sp.set_defaults(func=cmd_replay_pageattr)
+
+    sp = sub.add_parser("demo", help="the seed's KFENCE-in-softirq scenario in every era, with the checkers")
+    sp.set_defaults(func=cmd_demo)
 
     sp = sub.add_parser("extract", help="write a small ELF core with only page tables, kallsyms and notes")
     sp.add_argument("dump")

@@ -8,7 +8,6 @@ address format, and the kernel's address-space regions. Spec:
 aarch64-vmsa.md §2.2, §4, §6; arm64-ptdump.md §2.
 """
 
-import io
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,12 +18,11 @@ from .arch.arm64.kallsyms import read_kallsyms
 from .arch.arm64.kconfig import BuildOptions, find_config_beside, read_config
 from .arch.arm64.layout import NEW_LAYOUT, KernelLayout, Marker
 from .arch.arm64.pgtable import Arm64PageTables
-from .arch.arm64.ptdump import PgState, Range, TextSink
+from .arch.arm64.ptdump import NullSink, PgState, Range, render_ptdump
 from .arch.arm64.translate import Translation, make_virt_to_phys, translate, translate_batch
 from .errors import AddressError, DumpError
 from .mm.era import Era
 from .mm.machine import Machine
-from .mm.ptdump import ptdump_walk_pgd
 from .phys.elfcore import ElfCoreMemory, open_dump_memory
 from .phys.vmcoreinfo import VmcoreInfo
 
@@ -166,18 +164,9 @@ class KernelDump:
         start = self.layout.page_offset_actual if self.version >= NEW_LAYOUT else self.layout.page_offset
         return start, MASK64
 
-    def _pg_state(self, sink, check_wx: bool) -> PgState:
-        markers = [Marker(0, "")] if check_wx else self.layout.markers()
-        return PgState(markers, self.version, self.arch.pgtable_levels, self.page_size, sink, check_wx,
-                       p4d_folded=self.arch.mm_p4d_folded(), pud_folded=self.arch.mm_pud_folded())
-
     def ptdump(self, out=None, sink=None) -> str | None:
         """Write the kernel's `/sys/kernel/debug/kernel_page_tables` text (returned if `out` is None)."""
-        buf = io.StringIO() if out is None and sink is None else None
-        state = self._pg_state(sink or TextSink(out or buf), check_wx=False)
-        machine = self.machine()
-        ptdump_walk_pgd(state, machine.init_mm, [self.ptdump_range()])
-        return buf.getvalue() if buf is not None else None
+        return render_ptdump(self.machine(), self.layout.markers(), self.ptdump_range()[0], out, sink)
 
     def ptdump_rows(self) -> list[tuple[str, object]]:
         """Rows of the dump: ('marker', name) and ('range', Range) in order."""
@@ -195,9 +184,8 @@ class KernelDump:
 
     def check_wx(self) -> PgState:
         """`ptdump_check_wx()`: the state after the walk holds the counts and the warnings."""
-        state = self._pg_state(None, check_wx=True)
-        ptdump_walk_pgd(state, self.machine().init_mm, [self.ptdump_range()])
-        return state
+        return render_ptdump(self.machine(), [Marker(0, "")], self.ptdump_range()[0], sink=NullSink(),
+                             check_wx=True)
 
 
 def warn(message: str) -> None:

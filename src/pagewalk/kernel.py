@@ -87,6 +87,8 @@ class Kernel:
         self.splitter = Splitter(self)
         self.pgtable_split_lock = Mutex("pgtable_split_lock", machine.context)
         self.tlb_flushes: list[Flush] = []
+        #: Observable events in order: ("flush", start, end), ("vm_unmap_aliases",), ("write", pa, old, new).
+        self.events: list[tuple] = []
         self.tables_created: list[int] = []
         self.lazy_mmu_depth = 0
         self.kfence_pool: tuple[int, int] | None = None
@@ -106,6 +108,17 @@ class Kernel:
     @property
     def log(self):
         return self.machine.log
+
+    @property
+    def violations(self) -> list:
+        """Checker reports: break-before-make, stale TLB, contiguous groups, sleeping in atomic context."""
+        from .check import Violation
+        found = list(getattr(self, "found_violations", []))
+        for r in self.machine.log:
+            if r.kind in ("might_sleep", "assertion"):
+                found.append(Violation("lock-context" if r.kind == "might_sleep" else "lock-assertion",
+                                       r.site, None, None, None, None, r.message))
+        return found
 
     @property
     def rodata_full(self) -> bool:
@@ -146,15 +159,18 @@ class Kernel:
         memory = self.machine.memory
         if self.write_hooks:
             old = memory.read_u64(ptr)
+            self.events.append(("write", ptr, old, val & MASK64))
             for hook in self.write_hooks:
                 hook(ptr, old, val & MASK64)
         memory.write_u64(ptr, val & MASK64)
 
     def flush_tlb_kernel_range(self, start: int, end: int, caller: str = "__change_memory_common") -> None:
         self.tlb_flushes.append(Flush(start, end, caller))
+        self.events.append(("flush", start, end))
 
     def vm_unmap_aliases(self) -> None:
         """Purge lazily-unmapped vmap aliases: clear their PTEs and flush."""
+        self.events.append(("vm_unmap_aliases",))
         space = self.vmalloc_space
         for start, end in space.lazy_aliases:
             self._clear_range(start, end)
@@ -175,6 +191,39 @@ class Kernel:
                       caller: str = "") -> vm_struct:
         """Add a `struct vm_struct` (size including the guard page unless VM_NO_GUARD)."""
         return self.vmalloc_space.add(vm_struct(addr, size, flags, list(pages), caller, page_order))
+
+    # -- memory for data pages (tables come from the RAM's frame allocator) -----------
+    def alloc_data_pages(self, n: int, align: int = 1) -> list[int]:
+        """PFNs of `n` physically contiguous data pages (reserved against table allocation)."""
+        page = self.config.page_size
+        start = -(-self.data_cursor // (align * page)) * (align * page)
+        self.data_cursor = start + n * page
+        self.machine.memory.reserve(start, start + n * page)
+        return [start // page + i for i in range(n)]
+
+    def free_data_pages(self, pfns) -> None:
+        """Data pages are not recycled by the model (their PAs stay unique)."""
+
+    # -- vmalloc and KFENCE ----------------------------------------------------------
+    def vmalloc(self, size: int) -> int:
+        from .boot import vmalloc
+        return vmalloc(self, size)
+
+    def vmalloc_huge(self, size: int) -> int:
+        from .boot import vmalloc
+        return vmalloc(self, size, huge=True)
+
+    def vmap(self, pfns: list[int]) -> int:
+        from .boot import vmap
+        return vmap(self, pfns)
+
+    def vfree(self, addr: int) -> None:
+        from .boot import vfree
+        vfree(self, addr)
+
+    def kfence_protect_page(self, addr: int, protect: bool) -> bool:
+        from .mm.kfence import kfence_protect_page
+        return kfence_protect_page(self, addr, protect)
 
     # -- pageattr, kernel names ---------------------------------------------------
     def set_memory_ro(self, addr: int, numpages: int) -> int:
@@ -219,6 +268,12 @@ class Kernel:
     def translate(self, va: int):
         """The MMU's view of a kernel VA (same result type as KernelDump.translate)."""
         return translate(self.machine.memory, self.machine.arch.hw, self.ttbr1, va)
+
+    def ptdump(self) -> str:
+        """The kernel_page_tables text of this kernel."""
+        from .arch.arm64.ptdump import render_ptdump
+        return render_ptdump(self.machine, self.layout.markers(), self.layout.page_offset if
+                             self.machine.era is Era.V6_1 else self.machine.arch.hw.ttbr1_base)
 
     def allocation_failure(self, nth: int | None) -> None:
         """Make the `nth` next table-page allocation fail (None: disarm)."""

@@ -97,6 +97,9 @@ class OverlayMemory:
     def fail_nth_allocation(self, nth: int | None) -> None:
         self.ram.fail_nth_allocation(nth)
 
+    def is_live(self, pa: int) -> bool:
+        return pa in self._placed or self.ram.is_live(pa)
+
     @property
     def live_pages(self) -> int:
         return self.ram.live_pages + len(self._placed)

@@ -102,3 +102,32 @@ class Splitter:
         if self.read(ptr) & PTE_CONT:
             self._clear_cont_group(ptr, cont_ptes)
         return 0
+
+    def range_split_to_ptes(self, start: int, end: int) -> int:
+        """range_split_to_ptes(): every block and contiguous group in [start, end) becomes plain PTEs."""
+        from ...mm.pagewalk import ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range_lockless
+        arch, hw = self.arch, self.arch.hw
+
+        def pud_entry(ptr, addr, nxt, walk):
+            return self._split_block(ptr, PUD, to_cont=False) if arch.leaf(PUD, self.read(ptr)) else 0
+
+        def pmd_entry(ptr, addr, nxt, walk):
+            val = self.read(ptr)
+            if arch.leaf(PMD, val):
+                if val & PTE_CONT:
+                    self._clear_cont_group(ptr, hw.contiguous_entries(2))
+                err = self._split_block(ptr, PMD, to_cont=False)
+                if err:
+                    return err
+                walk.action = ACTION_CONTINUE
+            return 0
+
+        def pte_entry(ptr, addr, nxt, walk):
+            if self.read(ptr) & PTE_CONT:
+                self._clear_cont_group(ptr, hw.contiguous_entries(3))
+            return 0
+        ops = mm_walk_ops(pud_entry=pud_entry, pmd_entry=pmd_entry, pte_entry=pte_entry)
+        if not self.k.machine.era.has_lockless_entry:
+            from ...mm.pagewalk import _walk_kernel
+            return _walk_kernel(self.k.machine.init_mm, start, end, ops, None, None)
+        return walk_kernel_page_table_range_lockless(start, end, ops, init_mm=self.k.machine.init_mm)

@@ -215,3 +215,16 @@ class PgState:
             return (f"Checked W+X mappings: FAILED, {self.wx_pages} W+X pages found, "
                     f"{self.uxn_pages} non-UXN pages found")
         return "Checked W+X mappings: passed, no W+X pages found"
+
+
+def render_ptdump(machine, markers: list[Marker], start: int, out=None, sink=None, check_wx: bool = False):
+    """Run mm/ptdump over a machine's kernel tables from `start` to the top; text unless a sink is given."""
+    import io
+    from ...mm.ptdump import ptdump_walk_pgd
+    arch = machine.arch
+    buf = io.StringIO() if out is None and sink is None else None
+    state = PgState(markers, arch.version, arch.pgtable_levels, arch.page_size,
+                    sink or TextSink(out or buf), check_wx, p4d_folded=arch.mm_p4d_folded(),
+                    pud_folded=arch.mm_pud_folded())
+    ptdump_walk_pgd(state, machine.init_mm, [(start, (1 << 64) - 1)])
+    return state if check_wx else (buf.getvalue() if buf is not None else None)

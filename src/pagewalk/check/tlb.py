@@ -1,0 +1,95 @@
+"""A TLB model: translations are cached on use and dropped by flush_tlb_kernel_range().
+
+Before a checked call the pages it targets are "used" (their valid
+translations cached, as if the kernel had just touched them); after it, any
+cached translation that no flush covered and that no longer matches the
+tables is stale. Invalid entries are never cached, so a pure make-valid needs
+no flush (arm64-pageattr.md §1.4, §9.6).
+"""
+
+from . import Violation
+
+PTE_CONT = 1 << 52
+MAX_PAGES = 4096
+
+
+class TlbModel:
+    def __init__(self, kernel):
+        self.k = kernel
+        self.entries: dict[int, tuple] = {}
+
+    def _key(self, t):
+        return None if not t.mapped else (t.pa - t.va % 4096 if False else t.pa, t.writable, t.executable)
+
+    def _pages(self, name: str, args) -> list[int]:
+        k = self.k
+        page = k.config.page_size
+        if name in ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush"):
+            return [args[0] & ~(page - 1)]
+        if name in ("vfree", "kfence_protect_page"):
+            area = k.vmalloc_space.find_vm_area(args[0]) if name == "vfree" else None
+            n = area.usable_size(page) // page if area else 1
+            return [(args[0] & ~(page - 1)) + i * page for i in range(min(n, MAX_PAGES))]
+        if len(args) < 2:
+            return []
+        n = args[1] if name != "split_kernel_leaf_mapping" else (args[1] - args[0]) // page
+        start = args[0] & ~(page - 1)
+        pages = [start + i * page for i in range(max(0, min(int(n), MAX_PAGES)))]
+        area = k.vmalloc_space.find_vm_area(args[0])
+        if area is not None and name in ("set_memory_ro", "set_memory_rw"):
+            pages += [k.page_address(pfn) for pfn in area.pages[:MAX_PAGES]]
+        return pages
+
+    def fill_for(self, name: str, args) -> None:
+        self.entries.clear()
+        for va in self._pages(name, args):
+            t = self.k.translate(va)
+            if t.mapped:
+                self.entries[va] = (t.pa, t.writable, t.executable)
+
+    def check_after(self, name: str, flushes, deliberate: bool) -> None:
+        k = self.k
+        for va, cached in self.entries.items():
+            if any(f.start <= va < f.end for f in flushes):
+                continue
+            t = k.translate(va)
+            now = (t.pa, t.writable, t.executable) if t.mapped else None
+            if now != cached and not deliberate:
+                k.found_violations.append(Violation(
+                    "stale-tlb", name, va, None, None, None,
+                    f"cached {_fmt(cached)} but the tables now say {_fmt(now)} and no flush covered it"))
+        self.entries.clear()
+
+
+def _fmt(entry) -> str:
+    if entry is None:
+        return "not mapped"
+    pa, w, x = entry
+    return f"pa {pa:#x} {'RW' if w else 'ro'} {'x' if x else 'NX'}"
+
+
+def check_contiguous_groups(k, name: str, args) -> None:
+    """§9.7: every contiguous group the call touched has identical attributes (or no hint)."""
+    if len(args) < 1 or name == "vfree":
+        return
+    page = k.config.page_size
+    hw = k.machine.arch.hw
+    n = 1 if len(args) < 2 or name in ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush") \
+        else max(1, min(int(args[1]) if name != "split_kernel_leaf_mapping" else (args[1] - args[0]) // page, 64))
+    seen = set()
+    for i in range(n):
+        t = k.translate((args[0] & ~(page - 1)) + i * page)
+        if not t.steps or not t.steps[-1].value & PTE_CONT:
+            continue
+        step = t.steps[-1]
+        group = hw.contiguous_entries(step.level)
+        first = step.entry_pa & ~(8 * group - 1)
+        if first in seen:
+            continue
+        seen.add(first)
+        values = k.machine.memory.read_table(first, group)
+        attrs = {int(v) & ~(((1 << 50) - 1) & ~0xFFF) for v in values}
+        if len(attrs) > 1:
+            k.found_violations.append(Violation(
+                "contiguous-group", name, t.va, first, None, None,
+                f"{group} entries under one contiguous hint carry {len(attrs)} different attribute sets"))
