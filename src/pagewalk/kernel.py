@@ -124,6 +124,11 @@ class Kernel:
     def rodata_full(self) -> bool:
         return self.config.rodata_full
 
+    @property
+    def later(self) -> bool:
+        """7.x semantics (present-invalid blocks, split gating)."""
+        return self.machine.era is Era.LATER
+
     def page_address(self, pfn: int) -> int:
         """`page_address()`: the linear-map VA of a page frame."""
         return ((pfn * self.machine.arch.page_size - self.phys_offset) & MASK64) | self.page_offset

@@ -32,10 +32,27 @@ class Violation:
         return f"{self.rule}: {self.function}{where}{desc}{': ' + self.detail if self.detail else ''}"
 
 
-API = ("set_memory_ro", "set_memory_rw", "set_memory_x", "set_memory_nx", "set_memory_valid",
+API = ("__change_memory_common", "set_memory_ro", "set_memory_rw", "set_memory_x", "set_memory_nx", "set_memory_valid",
        "set_direct_map_invalid_noflush", "set_direct_map_default_noflush", "set_direct_map_valid_noflush",
        "split_kernel_leaf_mapping", "change_memory_common", "vfree", "kfence_protect_page")
 NOFLUSH = ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush")
+SINGLE_PAGE = NOFLUSH + ("kfence_protect_page",)
+
+
+def call_range(kernel, name: str, args) -> tuple[int, int]:
+    """(first page, number of pages) a checked call targets."""
+    page = kernel.config.page_size
+    start = args[0] & ~(page - 1)
+    if name in SINGLE_PAGE:
+        return start, 1
+    if name == "vfree":
+        area = kernel.vmalloc_space.find_vm_area(args[0])
+        return start, area.usable_size(page) // page if area else 0
+    if name == "__change_memory_common":
+        return start, -(-args[1] // page)
+    if name == "split_kernel_leaf_mapping":
+        return start, (args[1] - args[0]) // page
+    return start, max(0, int(args[1]))
 
 
 def install_checkers(kernel) -> None:

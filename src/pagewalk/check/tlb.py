@@ -7,7 +7,7 @@ tables is stale. Invalid entries are never cached, so a pure make-valid needs
 no flush (arm64-pageattr.md §1.4, §9.6).
 """
 
-from . import Violation
+from . import Violation, call_range
 
 PTE_CONT = 1 << 52
 MAX_PAGES = 4096
@@ -18,23 +18,11 @@ class TlbModel:
         self.k = kernel
         self.entries: dict[int, tuple] = {}
 
-    def _key(self, t):
-        return None if not t.mapped else (t.pa - t.va % 4096 if False else t.pa, t.writable, t.executable)
-
     def _pages(self, name: str, args) -> list[int]:
         k = self.k
         page = k.config.page_size
-        if name in ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush"):
-            return [args[0] & ~(page - 1)]
-        if name in ("vfree", "kfence_protect_page"):
-            area = k.vmalloc_space.find_vm_area(args[0]) if name == "vfree" else None
-            n = area.usable_size(page) // page if area else 1
-            return [(args[0] & ~(page - 1)) + i * page for i in range(min(n, MAX_PAGES))]
-        if len(args) < 2:
-            return []
-        n = args[1] if name != "split_kernel_leaf_mapping" else (args[1] - args[0]) // page
-        start = args[0] & ~(page - 1)
-        pages = [start + i * page for i in range(max(0, min(int(n), MAX_PAGES)))]
+        start, n = call_range(k, name, args)
+        pages = [start + i * page for i in range(min(n, MAX_PAGES))]
         area = k.vmalloc_space.find_vm_area(args[0])
         if area is not None and name in ("set_memory_ro", "set_memory_rw"):
             pages += [k.page_address(pfn) for pfn in area.pages[:MAX_PAGES]]
@@ -70,15 +58,14 @@ def _fmt(entry) -> str:
 
 def check_contiguous_groups(k, name: str, args) -> None:
     """§9.7: every contiguous group the call touched has identical attributes (or no hint)."""
-    if len(args) < 1 or name == "vfree":
+    if name == "vfree":
         return
     page = k.config.page_size
     hw = k.machine.arch.hw
-    n = 1 if len(args) < 2 or name in ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush") \
-        else max(1, min(int(args[1]) if name != "split_kernel_leaf_mapping" else (args[1] - args[0]) // page, 64))
+    start, n = call_range(k, name, args)
     seen = set()
-    for i in range(n):
-        t = k.translate((args[0] & ~(page - 1)) + i * page)
+    for i in range(min(n, 64)):
+        t = k.translate(start + i * page)
         if not t.steps or not t.steps[-1].value & PTE_CONT:
             continue
         step = t.steps[-1]
