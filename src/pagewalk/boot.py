@@ -133,8 +133,11 @@ def _map_fixmap(k: Kernel) -> None:
 
 # -- vmalloc --------------------------------------------------------------------------------
 
-def vmalloc(k: Kernel, size: int, *, huge: bool = False, flags: int = VM_ALLOC) -> int:
-    """`vmalloc()` / `vmalloc_huge()`: pages, a VA range with a guard page, PTEs (or blocks)."""
+def vmalloc(k: Kernel, size: int, *, huge: bool = False, flags: int = VM_ALLOC) -> int | None:
+    """`vmalloc()` / `vmalloc_huge()`: pages, a VA range with a guard page, PTEs (or blocks).
+
+    Returns the address, or None (NULL) when a page-table allocation failed; nothing stays mapped then.
+    """
     page = k.config.page_size
     size = -(-size // page) * page
     pmd = 1 << k.machine.arch.shift[3]
@@ -149,10 +152,14 @@ def vmalloc(k: Kernel, size: int, *, huge: bool = False, flags: int = VM_ALLOC) 
         raise MemoryError("vmalloc space exhausted")
     k.vmalloc_cursor = end
     if unit == page:
+        err = 0
         for i, pfn in enumerate(pfns):
-            k.mapper.map_range(va + i * page, pfn * page, page, Prot.kernel(k), blocks=False, cont=False)
+            err = err or k.mapper.map_range(va + i * page, pfn * page, page, Prot.kernel(k), blocks=False, cont=False)
     else:
-        k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=unit == pmd, cont=True)
+        err = k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=unit == pmd, cont=True)
+    if err:
+        k.mapper.unmap_range(va, va + size)
+        return None
     k.register_area(va, size + page, flags, pfns, (unit // page).bit_length() - 1, caller="vmalloc")
     return va
 

@@ -312,10 +312,24 @@ def boot_from_dump(path, era: "Era | str | None" = None, vmallocinfo=None, **con
     k.page_offset = dump.layout.page_offset
     k.ttbr1 = dump.ttbr1
     k.dump = dump
+    _prepare_allocations(k, dump)
     if vmallocinfo is not None:
         from .vmallocinfo import register_vmallocinfo
         register_vmallocinfo(k, vmallocinfo)
     return k
+
+
+def _prepare_allocations(k: Kernel, dump) -> None:
+    """Where this model puts new vmalloc areas and data pages in a real kernel's layout:
+    a free 1 GiB-aligned window in the middle of the vmalloc space, pages from the top of RAM."""
+    from .arch.arm64.mapping import Mapper
+    layout = dump.layout
+    k.layout = layout
+    k.mapper = Mapper(k)
+    middle = layout.vmalloc_start + (layout.vmalloc_end - layout.vmalloc_start) // 2
+    k.vmalloc_cursor = middle & ~((1 << 30) - 1)
+    ram_end = max(end for _, end in dump.memory.ranges())
+    k.data_cursor = ram_end - (256 << 20)
 
 
 __all__ = ["Kernel", "KernelConfig", "boot_from_dump", "Unsupported", "PagewalkError"]

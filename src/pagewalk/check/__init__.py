@@ -37,6 +37,9 @@ API = ("__change_memory_common", "set_memory_ro", "set_memory_rw", "set_memory_x
        "split_kernel_leaf_mapping", "change_memory_common", "vfree", "kfence_protect_page")
 NOFLUSH = ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush")
 SINGLE_PAGE = NOFLUSH + ("kfence_protect_page",)
+#: Calls that leave stale translations on purpose: the *_noflush APIs, and vfree(), whose
+#: TLB flush is deferred until the lazy vmap purge (nothing may touch the freed range before).
+DELIBERATE = NOFLUSH + ("vfree",)
 
 
 def call_range(kernel, name: str, args) -> tuple[int, int]:
@@ -77,6 +80,6 @@ def install_checkers(kernel) -> None:
             finally:
                 kernel.calls_in_progress.pop()
                 if outer:
-                    kernel.tlb.check_after(_name, kernel.tlb_flushes[flushes:], deliberate=_name in NOFLUSH)
+                    kernel.tlb.check_after(_name, kernel.tlb_flushes[flushes:], deliberate=_name in DELIBERATE)
                     check_contiguous_groups(kernel, _name, args)
         setattr(kernel, name, checked)

@@ -97,6 +97,9 @@ class OverlayMemory:
     def fail_nth_allocation(self, nth: int | None) -> None:
         self.ram.fail_nth_allocation(nth)
 
+    def reserve(self, start: int, end: int) -> None:
+        """Dump pages are never handed out by the allocator: nothing to reserve."""
+
     def is_live(self, pa: int) -> bool:
         return pa in self._placed or self.ram.is_live(pa)
 
