@@ -435,3 +435,19 @@ def test_pageattr_32_order_of_events(era):
     k.set_memory_ro(v, 2)
     kinds = [e for e in k.events if e[0] != "write"]
     assert kinds == [("flush", a, a + PAGE) for a in aliases] + [("vm_unmap_aliases",), ("flush", v, v + 2 * PAGE)]
+
+
+@pytest.mark.parametrize("era", ALL)
+def test_batch_path_equals_per_entry_path(era):
+    """Without checkers pageattr updates a PTE table in one write; the tables must come out the same."""
+    results = []
+    for checks in (True, False):
+        k = boot(era=era, ram=RAM, rodata="full", checks=checks)
+        v = k.vmalloc(40 * PAGE)
+        k.set_memory_ro(v + 3 * PAGE, 30)
+        k.set_memory_valid(v, 7, 0)
+        k.set_memory_x(v + PAGE, 2)
+        kva = k.page_address(k.alloc_data_pages(1)[0])
+        k.set_direct_map_invalid_noflush(kva)
+        results.append([val(k, a) for a in [v + i * PAGE for i in range(41)] + [kva]])
+    assert results[0] == results[1]

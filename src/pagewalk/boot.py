@@ -151,10 +151,8 @@ def vmalloc(k: Kernel, size: int, *, huge: bool = False, flags: int = VM_ALLOC) 
     if end > k.layout.vmalloc_end:
         raise MemoryError("vmalloc space exhausted")
     k.vmalloc_cursor = end
-    if unit == page:
-        err = 0
-        for i, pfn in enumerate(pfns):
-            err = err or k.mapper.map_range(va + i * page, pfn * page, page, Prot.kernel(k), blocks=False, cont=False)
+    if unit == page:     # the pages are physically contiguous here: one run of plain PTEs
+        err = k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=False, cont=False)
     else:
         err = k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=unit == pmd, cont=True)
     if err:

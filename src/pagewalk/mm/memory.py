@@ -29,7 +29,11 @@ def _alloc(mm, depth: int, ptr: int) -> int:
 
 
 def apply_to_page_range(mm, addr: int, size: int, fn, data=None, create: bool = True) -> int:
-    """Call `fn(pte_ptr, addr, data)` for every PTE slot of `[addr, addr + size)`; 0 or -errno."""
+    """Call `fn(pte_ptr, addr, data)` for every PTE slot of `[addr, addr + size)`; 0 or -errno.
+
+    `fn` may instead have a `.batch(pte_ptr, values, addr, end, data)` attribute, which is
+    handed each PTE-table run at once as a numpy array (same effect, one call per table).
+    """
     machine = mm.machine
     arch, log = machine.arch, machine.log
     end = addr + size
@@ -89,6 +93,9 @@ def _descend(mm, depth: int, ptr: int, addr: int, end: int, fn, data, create: bo
 
 def _apply_pte_range(mm, pte: int, addr: int, end: int, fn, data) -> int:
     page = mm.machine.arch.page_size
+    batch = getattr(fn, "batch", None)
+    if batch is not None and (end - addr) % page == 0:
+        return batch(pte, mm.machine.memory.read_table(pte, (end - addr) // page), addr, end, data)
     while True:
         err = fn(pte, addr, data)
         if err:

@@ -73,6 +73,10 @@ class OverlayMemory:
             page = self._copies[page_pa] = np.array(self.base.read_table(page_pa, self.page_size // 8))
         page[(pa % self.page_size) >> 3] = value & 0xFFFF_FFFF_FFFF_FFFF
 
+    def write_table(self, pa: int, values) -> None:
+        for i, value in enumerate(np.asarray(values, dtype=np.uint64).tolist()):
+            self.write_u64(pa + 8 * i, value)
+
     # -- allocator (new tables live outside the dump's RAM) ------------------
     def place_next_allocations(self, pages: list[int]) -> None:
         """Hand out these dump pages (zeroed) for the next allocations: where a real
