@@ -451,3 +451,35 @@ def test_batch_path_equals_per_entry_path(era):
         k.set_direct_map_invalid_noflush(kva)
         results.append([val(k, a) for a in [v + i * PAGE for i in range(41)] + [kva]])
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("era", ["base", "6.18", "later", "6.12"])
+def test_pageattr_29_realm(era):
+    k = kernel(era, rodata="full", realm=True)
+    S = k.config.realm_shared_bit
+    lm = k.page_address(k.alloc_data_pages(2)[0])
+    old = [val(k, lm), val(k, lm + PAGE)]
+    reset(k)
+    if era == "6.12":
+        assert k.set_memory_decrypted(lm, 2) == 0 and [val(k, lm), val(k, lm + PAGE)] == old
+        return
+    assert k.set_memory_decrypted(lm, 2) == 0
+    assert [val(k, lm), val(k, lm + PAGE)] == [o | S for o in old]
+    writes = [e for e in k.events if e[0] == "write"]
+    invalid = [w for w in writes if not w[3] & 1]
+    assert len(invalid) == 2 and all(w[3] & S for w in invalid)
+    assert all(bool(w[3] & BIT[11]) == (era == "later") for w in invalid)
+    kinds = [e[0] for e in k.events if e[0] != "write"]
+    assert kinds == ["flush", "rmm"] and flushes(k) == [(lm, lm + 2 * PAGE)]
+    k.rmm_failure = -5
+    reset(k)
+    assert k.set_memory_encrypted(lm, 2) == -5
+    assert not k.translate(lm).mapped and warned(k) == 1
+    reset(k)
+    assert k.set_memory_decrypted(k.vmalloc(PAGE), 1) == EINVAL and "leaked" in k.warnings[0].message
+    reset(k)
+    assert k.set_memory_decrypted(lm + 0x800, 1) == 0 and warned(k) == 1
+    plain = kernel(era, rodata="full")
+    plain_lm = plain.page_address(plain.alloc_data_pages(1)[0])
+    before = val(plain, plain_lm)
+    assert plain.set_memory_decrypted(plain_lm, 1) == 0 and val(plain, plain_lm) == before

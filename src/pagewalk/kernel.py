@@ -48,6 +48,8 @@ class KernelConfig:
     online_cpus: int = 1
     #: UP-6.18 with the Nov-2025 atomic-context fix (False: as first merged).
     nov2025_fix: bool = True
+    #: PROT_NS_SHARED: the realm's "shared" IPA bit (the top bit of a 48-bit IPA space).
+    realm_shared_bit: int = 1 << 47
     #: Kernel version whose predicates apply (default: the era's).
     version: tuple[int, int, int] | None = None
 
@@ -94,6 +96,7 @@ class Kernel:
         self.kfence_pool: tuple[int, int] | None = None
         self.linear_map_requires_bbml2 = False
         self.seed_walk_lock = 3            # PGWALK_NOLOCK, as the seed's pageattr_ops set it
+        self.rmm_failure = 0               # what the next RMM IPA-state call returns
         #: Hooks called as (ptr, old, new) on every descriptor write (the checkers).
         self.write_hooks: list = []
         self.phys_offset = config.ram_base
@@ -260,6 +263,22 @@ class Kernel:
 
     def split_kernel_leaf_mapping(self, start: int, end: int) -> int:
         return self.pageattr.split_kernel_leaf_mapping(start, end)
+
+    def set_memory_encrypted(self, addr: int, numpages: int) -> int:
+        return self.pageattr.set_memory_encrypted(addr, numpages)
+
+    def set_memory_decrypted(self, addr: int, numpages: int) -> int:
+        return self.pageattr.set_memory_decrypted(addr, numpages)
+
+    def is_linear_address(self, addr: int) -> bool:
+        """`__is_lm_address()`: inside the linear map [PAGE_OFFSET, PAGE_END)."""
+        end = getattr(self.layout, "modules_vaddr", (1 << 64) - (1 << (self.config.va_bits - 1)))
+        return self.page_offset <= addr < end
+
+    def rmm_set_ipa_state(self, addr: int, size: int, protected: bool) -> int:
+        """The RMM call that changes an IPA range's state; `k.rmm_failure` makes it fail."""
+        self.events.append(("rmm", addr, size, "protected" if protected else "shared"))
+        return self.rmm_failure
 
     def change_memory_common(self, addr: int, numpages: int, set_mask: int, clear_mask: int) -> int:
         return self.pageattr.change_memory_common(addr, numpages, set_mask, clear_mask)

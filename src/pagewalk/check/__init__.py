@@ -34,7 +34,8 @@ class Violation:
 
 API = ("__change_memory_common", "set_memory_ro", "set_memory_rw", "set_memory_x", "set_memory_nx", "set_memory_valid",
        "set_direct_map_invalid_noflush", "set_direct_map_default_noflush", "set_direct_map_valid_noflush",
-       "split_kernel_leaf_mapping", "change_memory_common", "vfree", "kfence_protect_page")
+       "split_kernel_leaf_mapping", "change_memory_common", "vfree", "kfence_protect_page",
+       "set_memory_encrypted", "set_memory_decrypted")
 NOFLUSH = ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush")
 SINGLE_PAGE = NOFLUSH + ("kfence_protect_page",)
 #: Calls that leave stale translations on purpose: the *_noflush APIs, and vfree(), whose

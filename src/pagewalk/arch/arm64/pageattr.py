@@ -288,3 +288,45 @@ class Pageattr:
             parent = ptr
         pte = arch.offset(4, parent, read(parent), addr)
         return bool(read(pte) & PTE_VALID)
+
+    # -- realm (linux: arch/arm64/mm/pageattr.c __set_memory_enc_dec(), mem_encrypt.c) ------------
+    def _set_memory_enc_dec(self, addr: int, numpages: int, encrypt: bool) -> int:
+        k = self.k
+        if not k.config.realm:
+            return 0
+        if not k.is_linear_address(addr):
+            return -EINVAL
+        shared = k.config.realm_shared_bit
+        size = k.machine.arch.page_size * numpages
+        if self.later:
+            set_mask = (0 if encrypt else shared) | PTE_PRESENT_INVALID
+            clear_mask = (shared if encrypt else 0) | self.PTE_PRESENT_VALID_KERNEL
+        else:
+            set_mask, clear_mask = (0 if encrypt else shared), (shared if encrypt else 0) | PTE_VALID
+        ret = self.__change_memory_common(addr, size, set_mask, clear_mask)
+        if ret:
+            return ret
+        ret = k.rmm_set_ipa_state(addr, size, encrypt)
+        if ret:
+            return ret
+        return self.__change_memory_common(addr, size, *self.valid_masks(True))
+
+    def _set_memory_crypt(self, addr: int, numpages: int, encrypt: bool) -> int:
+        """set_memory_encrypted/decrypted(): the CC dispatcher, then the realm hook (which warns on failure)."""
+        k = self.k
+        if self.old or not k.config.realm:
+            return 0
+        if addr % k.machine.arch.page_size:
+            k.machine.log.warn_on_once("set_memory_crypt", f"unaligned address {addr:#x}")
+            return 0
+        ret = self._set_memory_enc_dec(addr, numpages, encrypt)
+        if ret:
+            k.machine.log.warn_on("realm_set_memory", f"Failed to {'en' if encrypt else 'de'}crypt memory, "
+                                                      f"{numpages} pages will be leaked")
+        return ret
+
+    def set_memory_encrypted(self, addr: int, numpages: int) -> int:
+        return self._set_memory_crypt(addr, numpages, True)
+
+    def set_memory_decrypted(self, addr: int, numpages: int) -> int:
+        return self._set_memory_crypt(addr, numpages, False)
