@@ -483,3 +483,12 @@ def test_pageattr_29_realm(era):
     plain_lm = plain.page_address(plain.alloc_data_pages(1)[0])
     before = val(plain, plain_lm)
     assert plain.set_memory_decrypted(plain_lm, 1) == 0 and val(plain, plain_lm) == before
+
+
+@pytest.mark.parametrize("era", ALL)
+def test_kernel_map_pages_follows_can_set_direct_map(era):
+    for debug in (False, True):
+        k = kernel(era, debug_pagealloc=debug)
+        lm = k.page_address(k.alloc_data_pages(1)[0])
+        k.__kernel_map_pages(lm, 1, 0)
+        assert k.translate(lm).mapped == (not debug)

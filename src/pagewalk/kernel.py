@@ -284,7 +284,7 @@ class Kernel:
         return self.pageattr.change_memory_common(addr, numpages, set_mask, clear_mask)
 
     def __getattr__(self, name: str):
-        if name in ("__change_memory_common", "___change_memory_common"):
+        if name in ("__change_memory_common", "___change_memory_common", "__kernel_map_pages"):
             return getattr(self.pageattr, f"_Pageattr{name}")
         raise AttributeError(name)
 

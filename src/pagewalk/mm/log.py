@@ -27,7 +27,7 @@ class KernelLog:
     """The model's dmesg for checks: one Report per kernel splat."""
     reports: list[Report] = field(default_factory=list)
     strict: bool = False
-    _once: set[tuple[str, str]] = field(default_factory=set)
+    _once: set[tuple] = field(default_factory=set)
 
     def _add(self, report: Report) -> None:
         if self.strict and report.kind in ("assertion", "might_sleep"):
@@ -49,8 +49,12 @@ class KernelLog:
         self._once.clear()
 
     def assertion(self, site: str, message: str) -> None:
-        """A failed lock assertion (mmap_assert_locked, vma_assert_write_locked, ...)."""
-        self._add(Report("assertion", site, message))
+        """A failed lock assertion (mmap_assert_locked, vma_assert_write_locked, ...), once per site."""
+        if self.strict:
+            raise LockAssertion(f"assertion: {site}: {message}")
+        if ("assertion", site, message) not in self._once:
+            self._once.add(("assertion", site, message))
+            self._add(Report("assertion", site, message))
 
     def might_sleep(self, site: str, message: str) -> None:
         self._add(Report("might_sleep", site, f"BUG: sleeping function called from invalid context: {message}"))

@@ -267,6 +267,11 @@ class Pageattr:
             return 0
         return self.set_memory_valid(addr, nr, valid)
 
+    def __kernel_map_pages(self, addr: int, numpages: int, enable: int) -> None:
+        """DEBUG_PAGEALLOC: map or unmap freed pages in the linear map (nothing unless can_set_direct_map())."""
+        if self.k.can_set_direct_map():
+            self.set_memory_valid(addr, numpages, enable)
+
     def kernel_page_present(self, addr: int) -> bool:
         """Whether the linear-map page at `addr` is valid (a none entry on the way: False)."""
         k = self.k
