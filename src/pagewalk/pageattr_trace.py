@@ -98,16 +98,8 @@ def _register(k: Kernel, line: str) -> None:
 
 def _find_entry(k: Kernel, level: str, va: int) -> int | None:
     """The PA of the model's entry at `level` for `va`, or None when no table leads there."""
-    arch, read = k.machine.arch, k.machine.memory.read_u64
-    depth = LEVELS[level]
-    ptr = arch.pgd_offset(k.machine.swapper_pg_dir, va)
-    for d in range(1, depth + 1):
-        parent = read(ptr)
-        if arch.offsets[d].value == "table" and not (arch.present(d - 1, parent) and arch.table(d - 1, parent)
-                                                     if d - 1 >= 2 else parent & 3 == 3):
-            return None
-        ptr = arch.offset(d, ptr, parent, va)
-    return ptr
+    arch = k.machine.arch
+    return arch.entry_for(k.machine.memory.read_u64, k.machine.swapper_pg_dir, va, LEVELS[level])
 
 
 def run_call(k: Kernel, fields: dict[str, str]) -> str:

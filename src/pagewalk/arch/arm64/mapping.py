@@ -164,11 +164,4 @@ class Mapper:
                 va += size
 
     def _lookup_entry(self, depth: int, va: int) -> int | None:
-        arch, read = self.arch, self.memory.read_u64
-        ptr = arch.pgd_offset(self.k.machine.swapper_pg_dir, va)
-        for d in range(1, depth + 1):
-            parent = read(ptr)
-            if arch.offsets[d].value == "table" and parent & 3 != 3:
-                return None
-            ptr = arch.offset(d, ptr, parent, va)
-        return ptr
+        return self.arch.entry_for(self.memory.read_u64, self.k.machine.swapper_pg_dir, va, depth)

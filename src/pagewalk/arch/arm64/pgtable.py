@@ -152,6 +152,16 @@ class Arm64PageTables:
             return (parent_ptr & ~(self.page_size - 1)) + 8 * self.index(depth, addr)
         return self.table_address(parent_val) + 8 * self.index(depth, addr)
 
+    def entry_for(self, read, root: int, va: int, depth: int) -> int | None:
+        """The entry pointer at `depth` for `va` below `root`, or None when an upper entry is no table."""
+        ptr = self.pgd_offset(root, va)
+        for d in range(1, depth + 1):
+            parent = read(ptr)
+            if self.offsets[d] is Offset.TABLE and parent & 3 != 3:
+                return None
+            ptr = self.offset(d, ptr, parent, va)
+        return ptr
+
     def addr_end(self, depth: int, addr: int, end: int) -> int:
         """`pXd_addr_end()`: next `1 << shift` boundary, or `end` if that comes first."""
         size = 1 << self.shift[depth]
