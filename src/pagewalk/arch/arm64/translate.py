@@ -261,16 +261,21 @@ def translate_batch(mem, geometry: Geometry, root: int, vas, *, tbi: bool = True
         desc, ok = gather_u64(mem, table + ((live_va >> _u(shift)) & _u(g.entries(level) - 1)) * _u(8))
         if not ok.all():
             live, live_va, desc = live[ok], live_va[ok], desc[ok]
-        desc_out[live] = desc
-        level_out[live] = level
         kind = desc & _u(3)
+        leaf_kind = _u(3 if level == 3 else 1)
         if level == 3 or g.block_allowed(level):
-            leaf = kind == _u(3 if level == 3 else 1)
+            leaf = kind == leaf_kind
+            if leaf.all():                        # the common case at the leaves: no masked copies
+                desc_out[live], level_out[live], mapped[live] = desc, level, True
+                pa[live] = _oa_batch(g, desc, shift) | (live_va & _u((1 << shift) - 1))
+                break
             hit = live[leaf]
             pa[hit] = _oa_batch(g, desc[leaf], shift) | (live_va[leaf] & _u((1 << shift) - 1))
             mapped[hit] = True
+        descend = (kind == _u(3)) if level < 3 else np.zeros(len(live), dtype=bool)
+        stop = ~descend
+        desc_out[live[stop]], level_out[live[stop]] = desc[stop], level
         if level < 3:
-            descend = kind == _u(3)
             live, live_va, table = live[descend], live_va[descend], _oa_batch(g, desc[descend], g.page_shift)
     return BatchTranslation(pa, mapped, level_out, desc_out)
 
