@@ -90,8 +90,8 @@ def _map_memory(k: Kernel) -> None:
     else:
         page_granular = k.can_set_direct_map()
     ram_start, ram_end = cfg.ram_base, cfg.ram_base + cfg.ram
-    # data pages come from the bottom (after the image), tables from the top
-    k.data_cursor = ram_start + 16 * SZ_2M // 4
+    # data pages come from the bottom, above the image's 8 MiB, tables from the top
+    k.data_cursor = ram_start + 8 * SZ_2M
     pool = None
     if cfg.kfence:
         size = pool_pages() * page
@@ -181,6 +181,4 @@ def vfree(k: Kernel, addr: int) -> None:
     end = area.addr + area.usable_size(k.config.page_size)
     k.mapper.unmap_range(area.addr, end)
     k.vmalloc_space.lazy_aliases.append((area.addr, end))
-    k.vmalloc_space.remove(area)
-    if area.flags & VM_ALLOC:
-        k.free_data_pages(area.pages)
+    k.vmalloc_space.remove(area)            # data pages are not recycled: every PA stays unique

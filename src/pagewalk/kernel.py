@@ -209,9 +209,6 @@ class Kernel:
         self.machine.memory.reserve(start, start + n * page)
         return [start // page + i for i in range(n)]
 
-    def free_data_pages(self, pfns) -> None:
-        """Data pages are not recycled by the model (their PAs stay unique)."""
-
     # -- vmalloc and KFENCE ----------------------------------------------------------
     def vmalloc(self, size: int) -> int:
         from .boot import vmalloc

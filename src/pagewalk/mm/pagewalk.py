@@ -608,9 +608,9 @@ def walk_page_range(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, priva
     return _walk_page_range_mm_unchecked(mm, start, end, ops, private)
 
 
-def _walk_kernel(init_mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd, private) -> int:
-    walk = mm_walk(ops, init_mm, pgd=pgd, no_vma=True, private=private)
-    return walk_pgd_range(start, end, walk)
+def _walk_kernel(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd, private) -> int:
+    """The no-VMA walk every kernel/debug entry point ends in (after its checks)."""
+    return walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
 
 
 def walk_kernel_page_table_range_lockless(start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
@@ -655,14 +655,13 @@ def walk_page_range_debug(mm: mm_struct, start: int, end: int, ops: mm_walk_ops,
         _assert_mmap_locked(mm.machine.init_mm, site, write=True)
         if start >= end or not check_ops_valid(mm, ops):
             return -EINVAL
-        return _walk_kernel(mm, start, end, ops, pgd, private) if mm.is_init_mm else \
-            walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
+        return _walk_kernel(mm, start, end, ops, pgd, private)
     if mm is not None and mm.is_init_mm:
         return walk_kernel_page_table_range(start, end, ops, pgd, private, init_mm=mm)
     if start >= end or mm is None or not check_ops_valid(mm, ops):
         return -EINVAL
     _assert_mmap_locked(mm, site, write=True)
-    return walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
+    return _walk_kernel(mm, start, end, ops, pgd, private)
 
 
 def walk_page_range_novma(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
@@ -673,7 +672,7 @@ def walk_page_range_novma(mm: mm_struct, start: int, end: int, ops: mm_walk_ops,
     _require(mm, "walk_page_range_novma", _era(mm) is Era.V6_1)
     _assert_mmap_locked(mm, "walk_page_range_novma", write=True)
     _assert_mmap_locked(mm.machine.init_mm, "walk_page_range_novma", write=True)
-    return walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
+    return _walk_kernel(mm, start, end, ops, pgd, private)
 
 
 def _vma_walk(vma: vm_area_struct, start: int, end: int, ops: mm_walk_ops, private) -> int:

@@ -46,7 +46,7 @@ class Mapper:
         self.arch = kernel.machine.arch
         self.memory = kernel.machine.memory
 
-    def _entry(self, depth: int, va: int) -> int | None:
+    def _entry(self, depth: int, va: int, pxn_tables: bool = False) -> int | None:
         """The entry at `depth` for `va`, allocating tables above it; None if allocation failed."""
         arch, read = self.arch, self.memory.read_u64
         ptr = arch.pgd_offset(self.k.machine.swapper_pg_dir, va)
@@ -55,17 +55,14 @@ class Mapper:
                 page = self.memory.alloc_page()
                 if page is None:
                     return None
-                self.k.write_entry(ptr, arch.table_descriptor(page, kernel=True, pxn=self._pxn_tables))
+                self.k.write_entry(ptr, arch.table_descriptor(page, kernel=True, pxn=pxn_tables))
             ptr = arch.offset(d, ptr, read(ptr), va)
         return ptr
-
-    _pxn_tables = False
 
     def map_range(self, va: int, pa: int, size: int, prot: Prot, *, blocks: bool = True, cont: bool = True,
                   pxn_tables: bool = False) -> int:
         """Map a range; 0 or -ENOMEM. Linear-map style table attributes: UXNTable (+PXNTable)."""
         arch, hw = self.arch, self.arch.hw
-        self._pxn_tables = pxn_tables
         end = va + size
         page = arch.page_size
         pud, pmd = 1 << arch.shift[PUD], 1 << arch.shift[PMD]
@@ -80,14 +77,14 @@ class Mapper:
                     continue
                 use_cont = cont and group and va % group == 0 and pa % group == 0 and end - va >= group
                 if depth == PTE and not use_cont and not self.k.write_hooks and hasattr(self.memory, "write_table"):
-                    done = self._pte_run(va, pa, end, prot)
+                    done = self._pte_run(va, pa, end, prot, pxn_tables)
                     if done is None:
                         return -12
                     va, pa = va + done, pa + done
                     break
                 count = group // unit if use_cont else 1
                 for i in range(count):
-                    ptr = self._entry(depth, va)
+                    ptr = self._entry(depth, va, pxn_tables)
                     if ptr is None:
                         return -12
                     typ = 3 if depth == PTE else 1
@@ -97,11 +94,11 @@ class Mapper:
                 break
         return 0
 
-    def _pte_run(self, va: int, pa: int, end: int, prot: Prot) -> int | None:
+    def _pte_run(self, va: int, pa: int, end: int, prot: Prot, pxn_tables: bool) -> int | None:
         """Plain PTEs from `va` to the end of its PTE table (or `end`), in one write; bytes mapped."""
         arch, hw = self.arch, self.arch.hw
         page = arch.page_size
-        first = self._entry(PTE, va)
+        first = self._entry(PTE, va, pxn_tables)
         if first is None:
             return None
         index = arch.index(PTE, va)
