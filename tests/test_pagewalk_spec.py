@@ -6,7 +6,7 @@ Defaults as in the spec: 4K pages, 4 levels with P4D folded, era UP-6.18, -EINVA
 import pytest
 
 from pagewalk import (
-    ACTION_AGAIN, ACTION_CONTINUE, OPS_MAY_AVOID_LOCK, PGWALK_NOLOCK, PGWALK_RDLOCK, PGWALK_VMA_RDLOCK_VERIFY,
+    ACTION_AGAIN, ACTION_CONTINUE, OPS_MAY_AVOID_LOCK, PGWALK_NOLOCK, PGWALK_VMA_RDLOCK_VERIFY,
     PGWALK_WRLOCK, PGWALK_WRLOCK_VERIFY, address_space, vm_area_struct, walk_kernel_page_table_range,
     walk_kernel_page_table_range_lockless, walk_page_mapping, walk_page_range, walk_page_range_debug,
     walk_page_range_mm, walk_page_range_vma, walk_page_vma,
@@ -571,7 +571,7 @@ def test_pagewalk_A4_empty_kernel_range_ordering(era, asserted, ret):
 
 def test_read_only_dump_refuses_writes():
     """On a dump anything that would write (install_pte, a split) is a clear error."""
-    from pagewalk import KernelDump, Machine
+    from pagewalk import KernelDump
     dump = KernelDump.open()
     m = dump.machine(era="6.18")
     mm = m.new_mm(m.swapper_pg_dir, [vm_area_struct(0xffff800000000000, 0xffff800000200000)])

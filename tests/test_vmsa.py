@@ -162,15 +162,15 @@ def test_vmsa_14_image_and_linear_helpers(open_capture):
 def test_vmsa_15_contiguous_runs(open_capture, name):
     dump = open_capture(name)
     g = dump.geometry
-    runs, run, prev = [], 0, None
+    runs, run, run_level = [], 0, None
     for level, v in _all_descriptors(dump):
         contig = bool(v & 1 and v >> 52 & 1) and kind(v, level, g) in (Kind.PAGE, Kind.BLOCK)
-        if contig:
-            run += 1
-        elif run:
-            runs.append((level_prev, run))
-            run = 0
-        level_prev = level
+        if contig and (not run or level == run_level):
+            run, run_level = run + 1, level
+            continue
+        if run:
+            runs.append((run_level, run))
+        run, run_level = (1, level) if contig else (0, None)
     assert runs
     for level, n in runs:
         assert n % g.contiguous_entries(level) == 0, (level, n)

@@ -9,7 +9,7 @@ returns; `k.warnings` holds its splats, `k.violations` the checkers' reports.
 """
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .arch.arm64.mmu import Splitter
 from .arch.arm64.pageattr import Pageattr, Unsupported

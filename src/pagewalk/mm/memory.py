@@ -5,7 +5,7 @@ is a WARN_ON_ONCE and -EINVAL; a bad entry is warned about, cleared and
 replaced by a fresh table. This is arm64 pageattr's engine before v6.18.
 """
 
-from ..arch.arm64.pgtable import P4D, PGD, PMD, PTE, PUD
+from ..arch.arm64.pgtable import P4D, PGD, PTE
 from ..errors import ReadOnlyMemoryError
 
 EINVAL, ENOMEM = 22, 12

@@ -113,7 +113,7 @@ class Mapper:
 
     def unmap_range(self, start: int, end: int, free_tables: bool = True) -> None:
         """`vunmap_range()`: clear the leaves; then free PTE/PMD tables left empty (and clear their entries)."""
-        arch, read = self.arch, self.memory.read_u64
+        arch = self.arch
         page = arch.page_size
         va = start
         while va < end:

@@ -14,7 +14,7 @@ from ...errors import PagewalkError
 from ...mm.era import Era
 from ...mm.memory import apply_to_page_range
 from ...mm.pagewalk import (
-    ACTION_CONTINUE, PGWALK_NOLOCK, mm_walk_ops, walk_kernel_page_table_range, walk_kernel_page_table_range_lockless,
+    ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range, walk_kernel_page_table_range_lockless,
 )
 from ...mm.vmalloc import VM_ALLOC, VM_ALLOW_HUGE_VMAP
 from .pgtable import PMD, PUD
@@ -277,9 +277,9 @@ class Pageattr:
         k = self.k
         arch, read = k.machine.arch, k.machine.memory.read_u64
         ptr = arch.pgd_offset(k.machine.swapper_pg_dir, addr)
-        for depth in range(0, 4):
+        for depth in range(4):
             if depth:
-                ptr = arch.offset(depth, parent, read(parent), addr)
+                ptr = arch.offset(depth, ptr, read(ptr), addr)
             val = read(ptr)
             if arch.none(depth, val):
                 return False
@@ -290,8 +290,7 @@ class Pageattr:
                     return True
                 if not self.later and not arch.table(depth, val) and not arch.constant_predicates[depth]:
                     k.machine.log.bug("kernel_page_present", f"non-valid block {val:#018x} read as a table")
-            parent = ptr
-        pte = arch.offset(4, parent, read(parent), addr)
+        pte = arch.offset(4, ptr, read(ptr), addr)
         return bool(read(pte) & PTE_VALID)
 
     # -- realm (linux: arch/arm64/mm/pageattr.c __set_memory_enc_dec(), mem_encrypt.c) ------------
