@@ -4,8 +4,11 @@ import os
 import random
 import re
 import resource
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))   # measure this checkout
 
 SHARED = Path(os.environ.get("PAGEWALK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 CAPTURES = SHARED / "captures"

@@ -2,11 +2,13 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))      # test this checkout, whatever else pip has installed
 SHARED = Path(os.environ.get("PAGEWALK_SHARED", REPO.parent / "shared"))
 CAPTURES = SHARED / "captures"
 CAPTURE_NAMES = sorted(p.name for p in CAPTURES.glob("*") if (p / "dump.elf.zst").exists()) if CAPTURES.exists() else []

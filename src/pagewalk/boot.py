@@ -65,6 +65,11 @@ def boot(era="later", page_size: int = 4096, va_bits: int = 48, rodata: str = "f
     k = Kernel(machine, cfg)
     k.layout = Layout(cfg)
     k.page_offset = k.layout.page_offset
+    actual = machine.arch.vabits_actual
+    if actual < va_bits:
+        # a 52-bit build on a CPU with fewer VA bits: memstart_addr moves down by 2^52 - 2^n so
+        # that RAM appears at _PAGE_OFFSET(vabits_actual) (arch/arm64/mm/init.c, arm64_memblock_init())
+        k.phys_offset = (cfg.ram_base - ((1 << va_bits) - (1 << actual))) & MASK64
     k.mapper = Mapper(k)
     _map_memory(k)
     _map_kernel_image(k)

@@ -88,12 +88,8 @@ class KernelDump:
 
     @cached_property
     def ttbr1(self) -> int:
-        """What TTBR1_EL1.BADDR holds: swapper_pg_dir, or its last entries when the CPU has fewer VA bits."""
-        arch, hw = self.arch, self.geometry
-        if arch.pgtable_levels != hw.levels or self.va_bits == self.vabits_actual:
-            return self.swapper_pg_dir
-        shift = hw.level_shift(hw.start_level)
-        return self.swapper_pg_dir + ((1 << (self.va_bits - shift)) - (1 << (self.vabits_actual - shift))) * 8
+        """What TTBR1_EL1.BADDR holds (swapper_pg_dir, plus the 64K 52-on-48 offset)."""
+        return self.arch.ttbr1_base(self.swapper_pg_dir)
 
     # -- build options and layout --------------------------------------------
     @cached_property

@@ -101,7 +101,7 @@ class Kernel:
         self.write_hooks: list = []
         self.phys_offset = config.ram_base
         self.page_offset = (1 << 64) - (1 << config.va_bits)
-        self.ttbr1 = machine.swapper_pg_dir
+        self.ttbr1 = machine.arch.ttbr1_base(machine.swapper_pg_dir)
 
     # -- kernel-named helpers ---------------------------------------------------
     @property
@@ -326,7 +326,6 @@ def boot_from_dump(path, era: "Era | str | None" = None, vmallocinfo=None, **con
     k = Kernel(machine, cfg)
     k.phys_offset = dump.vmcoreinfo.phys_offset
     k.page_offset = dump.layout.page_offset
-    k.ttbr1 = dump.ttbr1
     k.dump = dump
     _prepare_allocations(k, dump)
     if vmallocinfo is not None:

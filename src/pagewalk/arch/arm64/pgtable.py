@@ -152,6 +152,15 @@ class Arm64PageTables:
             return (parent_ptr & ~(self.page_size - 1)) + 8 * self.index(depth, addr)
         return self.table_address(parent_val) + 8 * self.index(depth, addr)
 
+    def ttbr1_base(self, swapper_pg_dir: int) -> int:
+        """What TTBR1_EL1.BADDR holds: swapper_pg_dir, or its last entries when a build with the same
+        number of levels runs with fewer VA bits (64K 52-bit on 48-bit: `offset_ttbr1`, +0x1e00)."""
+        hw = self.hw
+        if self.pgtable_levels != hw.levels or self.va_bits == self.vabits_actual:
+            return swapper_pg_dir
+        shift = hw.level_shift(hw.start_level)
+        return swapper_pg_dir + ((1 << (self.va_bits - shift)) - (1 << (self.vabits_actual - shift))) * 8
+
     def entry_for(self, read, root: int, va: int, depth: int) -> int | None:
         """The entry pointer at `depth` for `va` below `root`, or None when an upper entry is no table."""
         ptr = self.pgd_offset(root, va)
