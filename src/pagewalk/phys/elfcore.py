@@ -210,17 +210,18 @@ class ElfCoreMemory:
 
     def gather_u64(self, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Words at many 8-byte-aligned PAs at once: `(values, ok)`; zero-filled tails read as 0."""
-        values = np.zeros(len(pas), dtype=np.uint64)
-        ok = np.zeros(len(pas), dtype=bool)
+        values = ok = None
         for seg in self.segments:
             words = self._words.get(seg)
             if words is None:
                 words = self._words[seg] = self.segment_words(seg)
             index = (pas - np.uint64(seg.start)) >> np.uint64(3)       # below start wraps to huge
-            inside = index < np.uint64((seg.end - seg.start) // 8)
             in_file = index < np.uint64(len(words))
             if len(self.segments) == 1 and in_file.all():
                 return words[index.astype(np.intp)], in_file
+            if values is None:
+                values, ok = np.zeros(len(pas), dtype=np.uint64), np.zeros(len(pas), dtype=bool)
+            inside = index < np.uint64((seg.end - seg.start) // 8)
             values[in_file] = words[index[in_file].astype(np.intp)]
             ok |= inside
         return values, ok

@@ -262,6 +262,11 @@ def translate_batch(mem, geometry: Geometry, root: int, vas, *, tbi: bool = True
         if not ok.all():
             live, live_va, desc = live[ok], live_va[ok], desc[ok]
         kind = desc & _u(3)
+        if level < 3:
+            descend = kind == _u(3)
+            if descend.all():                     # above the leaves, usually everyone goes on
+                table = _oa_batch(g, desc, g.page_shift)
+                continue
         leaf_kind = _u(3 if level == 3 else 1)
         if level == 3 or g.block_allowed(level):
             leaf = kind == leaf_kind
@@ -272,7 +277,8 @@ def translate_batch(mem, geometry: Geometry, root: int, vas, *, tbi: bool = True
             hit = live[leaf]
             pa[hit] = _oa_batch(g, desc[leaf], shift) | (live_va[leaf] & _u((1 << shift) - 1))
             mapped[hit] = True
-        descend = (kind == _u(3)) if level < 3 else np.zeros(len(live), dtype=bool)
+        if level == 3:
+            descend = np.zeros(len(live), dtype=bool)
         stop = ~descend
         desc_out[live[stop]], level_out[live[stop]] = desc[stop], level
         if level < 3:
