@@ -97,3 +97,9 @@ def test_extract_keeps_what_ptdump_needs(tmp_path, capsys):
 def test_console_script_installed():
     proc = subprocess.run([sys.executable, "-m", "pagewalk.cli", "vtop", "0x1"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") >= 1 and "Traceback" not in proc.stderr
+
+
+def test_support_matrix_doc_is_generated_from_the_code(capsys):
+    from conftest import REPO
+    assert main(["matrix"]) == 0
+    assert capsys.readouterr().out == (REPO / "docs" / "support-matrix.md").read_text()

@@ -251,6 +251,12 @@ def cmd_replay_pageattr(args) -> int:
     return 0
 
 
+def cmd_matrix(args) -> int:
+    from .matrix import render
+    print(render(), end="")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import render, run_demo
     print(render(run_demo()))
@@ -318,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dump", help="the capture's dump (the trace's starting tables)")
     sp.add_argument("trace", help="a pageattr trace; ret/warn/AFTER may be blanked ('?')")
     sp.set_defaults(func=cmd_replay_pageattr)
+
+    sp = sub.add_parser("matrix", help="the support matrix (eras, geometries, version rules) as Markdown")
+    sp.set_defaults(func=cmd_matrix)
 
     sp = sub.add_parser("demo", help="the seed's KFENCE-in-softirq scenario in every era, with the checkers")
     sp.set_defaults(func=cmd_demo)
