@@ -251,6 +251,13 @@ def cmd_replay_pageattr(args) -> int:
     return 0
 
 
+def cmd_race(args) -> int:
+    from .check.race import run_scenarios
+    for report in run_scenarios():
+        print(report)
+    return 0
+
+
 def cmd_matrix(args) -> int:
     from .matrix import render
     print(render(), end="")
@@ -324,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dump", help="the capture's dump (the trace's starting tables)")
     sp.add_argument("trace", help="a pageattr trace; ret/warn/AFTER may be blanked ('?')")
     sp.set_defaults(func=cmd_replay_pageattr)
+
+    sp = sub.add_parser("race", help="explore every interleaving of a page-table walk with page-table freeing")
+    sp.set_defaults(func=cmd_race)
 
     sp = sub.add_parser("matrix", help="the support matrix (eras, geometries, version rules) as Markdown")
     sp.set_defaults(func=cmd_matrix)
