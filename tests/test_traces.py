@@ -71,7 +71,7 @@ def test_trace_from_another_dump_is_refused(capsys):
     assert code == 2 and "pair a trace with its own dump" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad", ["api=user start=0 end=1", "name=x api=warp start=0 end=1 ops=pte",
+@pytest.mark.parametrize("bad", ["no/such/trace.txt", "api=user start=0 end=1", "name=x api=warp start=0 end=1 ops=pte",
                                  "name=x api=user start=0 end=1 ops=pte rule=pte:zz:ret=1",
                                  "name=x api=kernel start=vwin end=vwin+1 ops=pte"])
 def test_bad_scenarios_are_one_line_errors(bad, capsys):

@@ -208,6 +208,8 @@ def cmd_trace(args) -> int:
     d = KernelDump.open(args.dump, search_config=False)
     source = Path(args.scenario)
     user_root, vmas = None, []
+    if "=" not in args.scenario and not source.is_file():
+        raise PagewalkError(f"{args.scenario}: no such trace file, and not a scenario line (KEY=VALUE ...)")
     if source.is_file():
         header = TraceHeader.parse(source.read_text(errors="replace"))
         if header.kernel_pgd is not None and header.kernel_pgd != d.swapper_pg_dir:
