@@ -109,3 +109,18 @@ def test_vmcoreinfo_value_rules():
     assert info.number("PAGE_SLAB_MAPCOUNT_VALUE") == -184549376
     with pytest.raises(DumpError, match="VMALLOC_START"):
         info.number("VMALLOC_START")
+
+
+def test_overlapping_segments_like_kdump(tmp_path):
+    """kdump writes the kernel text again as its own PT_LOAD inside the RAM segment."""
+    ram = bytes(range(256)) * 32                              # 8 KiB
+    path = _core(tmp_path, [(0x1000, ram * 4), (0x3000, ram[:0x1000]), (0x20000, ram)])
+    mem = ElfCoreMemory(path)
+    for pa in (0x1000, 0x2ff8, 0x3000, 0x4000, 0x8ff8):
+        assert mem.read_u64(0x20000) == int.from_bytes(ram[:8], "little")    # move the lookup cache away
+        assert mem.read(pa, 8) == (ram * 4)[pa - 0x1000:pa - 0x1000 + 8]
+        mem.read_u64(0x20000)
+        assert mem.read_u64(pa) == int.from_bytes((ram * 4)[pa - 0x1000:pa - 0x1000 + 8], "little")
+    assert mem.is_backed(0x5000) and mem.ranges() == [(0x1000, 0x9000), (0x20000, 0x22000)]
+    values, ok = mem.gather_u64(np.array([0x4000, 0x8ff8], dtype=np.uint64))
+    assert ok.all() and values[0] == mem.read_u64(0x4000)

@@ -66,6 +66,17 @@ def parse_notes(data: bytes, where: str) -> list[Note]:
     return notes
 
 
+def _drop_contained(segments: list[Segment]) -> list[Segment]:
+    """Sorted segments without those wholly inside another (kdump repeats the kernel text as its
+    own PT_LOAD inside the RAM segment: the same memory, found through the larger one)."""
+    kept: list[Segment] = []
+    for seg in sorted(segments, key=lambda s: (s.start, -s.end)):
+        if kept and seg.end <= kept[-1].end and seg.file_end <= kept[-1].file_end:
+            continue
+        kept.append(seg)
+    return kept
+
+
 class ElfCoreMemory:
     """Physical memory backed by an ELF core file (read-only).
 
@@ -121,8 +132,7 @@ class ElfCoreMemory:
                 segments.append(Segment(paddr, paddr + memsz, paddr + filesz, off))
         if not segments:
             raise DumpError(f"{name}: no PT_LOAD segments: no physical memory in this core")
-        segments.sort(key=lambda s: s.start)
-        return segments, notes
+        return _drop_contained(segments), notes
 
     def close(self) -> None:
         self._mm.close()
