@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from conftest import CAPTURES, needs_shared
 from pagewalk import boot, boot_from_dump
 
-ERAS = ["6.12", "base", "seed-v2", "6.18", "later"]
+ERAS = ["6.12", "base", "seed-v2", "seed-review", "6.18", "later"]
 RDONLY, WRITE, PXN = 1 << 7, 1 << 51, 1 << 53
 #: The leaf descriptor bits each call must leave (valid or not: an invalid page keeps its bits).
 EXPECT = {"ro": lambda d: d & RDONLY and not d & WRITE, "rw": lambda d: d & WRITE and not d & RDONLY,
@@ -45,11 +45,19 @@ class PageattrMachine(RuleBasedStateMachine):
         self.areas: list[int] = []
 
     @initialize(era=st.sampled_from(ERAS), bbml2=st.booleans(), full=st.booleans(),
-                geometry=st.sampled_from([(4096, 48), (4096, 39), (16384, 47), (65536, 48), (4096, 52)]))
-    def start(self, era, bbml2, full, geometry):
-        self.k = type(self).kernel_factory(era, bbml2, full, geometry)
+                geometry=st.sampled_from([(4096, 48), (4096, 39), (16384, 47), (65536, 48), (4096, 52)]),
+                fix=st.booleans())
+    def start(self, era, bbml2, full, geometry, fix):
+        self.k = type(self).kernel_factory(era, bbml2, full, geometry, fix)
         self.page = self.k.config.page_size
-        self.allowed = set() if bbml2 else {"contiguous-group"}
+        era = self.k.machine.era.value
+        # §9.7: without a split, a change to part of a contiguous group leaves it mixed (reported)
+        can_split = bbml2 and (era == "6.18" or (era == "later" and self.k.linear_map_requires_bbml2))
+        self.allowed = set() if can_split else {"contiguous-group"}
+        # the known upstream bug: 6.18 as first merged takes pgtable_split_lock from KFENCE's softirq path
+        self.atomic_split_bug = self.k.machine.era.value == "6.18" and not self.k.config.nov2025_fix and bbml2
+        if self.atomic_split_bug:
+            self.allowed.add("lock-context")
 
     def tracked(self) -> list[int]:
         k, pages = self.k, []
@@ -135,6 +143,49 @@ class PageattrMachine(RuleBasedStateMachine):
         ret = fn(lm)
         self.check_call(before, {lm}, ret, "direct_map", set())
 
+    @precondition(lambda self: self.k is not None and self.k.kfence_pool is not None)
+    @rule(data=st.data(), protect=st.booleans())
+    def kfence_in_softirq(self, data, protect):
+        k = self.k
+        first, end = k.kfence_pool
+        addr = first + data.draw(st.integers(0, (end - first) // self.page - 1)) * self.page
+        before = self.snapshot()
+        with k.softirq():
+            k.kfence_protect_page(addr, protect)
+        self.check_call(before, {addr}, 0, "kfence", set())
+        assert k.translate(addr).mapped == (not protect)
+        found = any(v.rule == "lock-context" for v in k.violations)
+        assert found == self.atomic_split_bug or (found and self.atomic_split_bug)
+
+    @precondition(lambda self: self.k is not None)
+    @rule()
+    def block_invalidate_revalidate(self):
+        """set_memory_valid(block, n, 0) then (block, n, 1) over one whole linear-map block, if there is one."""
+        k = self.k
+        pmd = 1 << k.machine.arch.shift[3]
+        start = k.page_offset + ((k.config.ram_base + (64 << 20)) - k.config.ram_base + pmd - 1) // pmd * pmd
+        t = k.translate(start)
+        if not t.mapped or t.level != 2:
+            return
+        n = pmd // self.page
+        before = self.snapshot()
+        ret0 = k.set_memory_valid(start, n, 0)
+        ret1 = k.set_memory_valid(start, n, 1)
+        era = k.machine.era.value
+        if era in ("6.12", "base"):
+            assert ret0 == ret1 == -22                      # apply_to_page_range refuses blocks
+        else:
+            assert ret0 == ret1 == 0
+            restored = k.translate(start).mapped
+            # behaviour 22: 6.18's pmd_sect() test skips the invalidated block; the seed's pmd_leaf() test does
+            # too (the block is no longer present: only PTE_VALID was cleared); 7.x sets PTE_PRESENT_INVALID
+            buggy = era in ("6.18", "seed-v2", "seed-review") and not k.config.kpti
+            assert restored == (not buggy), f"{era}: block at {start:#x} restored={restored}"
+            if buggy:                                       # set the valid bit back by hand and go on
+                entry = k.translate(start).steps[-1]
+                k.machine.memory.write_u64(entry.entry_pa, entry.value | 1)
+        self.check_call(before, set(), 0, "block-cycle", set())
+
     @rule(nth=st.integers(1, 3))
     def allocation_failure(self, nth):
         self.k.allocation_failure(nth)
@@ -155,13 +206,13 @@ class PageattrMachine(RuleBasedStateMachine):
 
 
 class Simulated(PageattrMachine):
-    kernel_factory = staticmethod(lambda era, bbml2, full, geometry: boot(
+    kernel_factory = staticmethod(lambda era, bbml2, full, geometry, fix: boot(
         era=era, bbml2=bbml2, rodata="full" if full else "off", kfence=True, page_size=geometry[0],
-        va_bits=geometry[1]))
+        va_bits=geometry[1], nov2025_fix=fix))
 
 
 TestSimulated = Simulated.TestCase
-TestSimulated.settings = settings(max_examples=40, stateful_step_count=12, deadline=None,
+TestSimulated.settings = settings(max_examples=30, stateful_step_count=10, deadline=None,
                                   suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -172,7 +223,7 @@ def test_properties_on_a_kernel_started_from_a_capture(capture):
     path = CAPTURES / capture / "dump.elf.zst"
 
     class FromCapture(PageattrMachine):
-        kernel_factory = staticmethod(lambda era, bbml2, full, geometry: boot_from_dump(
+        kernel_factory = staticmethod(lambda era, bbml2, full, geometry, fix: boot_from_dump(
             path, bbml2=bbml2, rodata="full" if full else "off"))
     FromCapture.TestCase.settings = settings(max_examples=8, stateful_step_count=8, deadline=None,
                                              suppress_health_check=[HealthCheck.too_slow])
