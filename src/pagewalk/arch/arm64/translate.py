@@ -6,11 +6,12 @@ numpy (one gather per level).
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from ...errors import PhysicalAddressError
-from .descriptor import Bit, Descriptor, Kind
+from .descriptor import Bit, Descriptor, Kind, kind
 from .geometry import Geometry, bits
 from .mair import LINUX_MAIR, LINUX_MT_LABELS, attr_byte, decode_attr
 
@@ -18,7 +19,7 @@ MASK64 = (1 << 64) - 1
 TAG_MASK = 0xFF << 56
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WalkStep:
     """One descriptor read: which table, which slot, what was there."""
     level: int
@@ -36,7 +37,7 @@ class WalkStep:
         return Descriptor(self.value, self.level, self.geometry)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Translation:
     """The result of translating one VA: a mapping or a fault, plus the walk."""
     va: int
@@ -105,16 +106,15 @@ def translate(mem, geometry: Geometry, root: int, va: int, *, mair: int = LINUX_
     table, seen = root, {root}
     pxn_table = uxn_table = no_el0_table = rdonly_table = False
     for level in range(start, 4):
-        step = WalkStep(level, table, g.index(va, level), 0, g)
+        index = g.index(va, level)
         try:
-            value = mem.read_u64(step.entry_pa)
+            value = mem.read_u64(table + 8 * index)
         except PhysicalAddressError as e:
             return Translation(va, tuple(steps), fault=f"level {level} table at {table:#x} is not in memory ({e})",
                                fault_kind="external-abort", fault_level=level)
-        step = WalkStep(level, table, step.index, value, g)
+        step = WalkStep(level, table, index, value, g)
         steps.append(step)
-        desc = step.descriptor
-        k = desc.kind
+        k = kind(value, level, g)
         if k in (Kind.INVALID, Kind.RESERVED):
             why = "invalid descriptor" if k == Kind.INVALID else "reserved descriptor encoding"
             return Translation(va, tuple(steps), fault=f"translation fault, level {level} ({why} {value:#018x})",
@@ -128,7 +128,7 @@ def translate(mem, geometry: Geometry, root: int, va: int, *, mair: int = LINUX_
                 uxn_table |= bool(value & Bit.UXN_TABLE)
                 no_el0_table |= bool(value & Bit.AP_TABLE_NO_EL0)
                 rdonly_table |= bool(value & Bit.AP_TABLE_RDONLY)
-            table = desc.output_address
+            table = g.output_address(value, g.page_shift)
             if table in seen:
                 return Translation(va, tuple(steps), fault=f"table loop: level {level} descriptor {value:#018x} at "
                                    f"{step.entry_pa:#x} points back to table {table:#x}",
@@ -136,14 +136,23 @@ def translate(mem, geometry: Geometry, root: int, va: int, *, mair: int = LINUX_
             seen.add(table)
             continue
         shift = g.level_shift(level)
-        ro = desc.read_only or rdonly_table
-        user = desc.user and not no_el0_table
+        read_only = bool(value & Bit.AP2)
+        ro = read_only or rdonly_table
+        user = bool(value & Bit.AP1)
+        el0 = user and not no_el0_table
+        attrindx = (value >> 2) & 7
         return Translation(
-            va, tuple(steps), pa=desc.output_address | (va & ((1 << shift) - 1)), level=level, size=1 << shift,
-            writable=not ro, executable=not (desc.pxn or pxn_table or (desc.user and not desc.read_only)),
-            user_readable=user, user_writable=user and not ro, user_executable=not (desc.uxn or uxn_table),
-            attrindx=desc.attrindx, memory_type=decode_attr(attr_byte(mair, desc.attrindx)))
+            va, tuple(steps), pa=g.output_address(value, shift) | (va & ((1 << shift) - 1)), level=level,
+            size=1 << shift, writable=not ro,
+            executable=not (value & Bit.PXN or pxn_table or (user and not read_only)),
+            user_readable=el0, user_writable=el0 and not ro, user_executable=not (value & Bit.UXN or uxn_table),
+            attrindx=attrindx, memory_type=_memory_type(mair, attrindx))
     raise AssertionError("level 3 always ends the walk")
+
+
+@lru_cache(maxsize=64)
+def _memory_type(mair: int, attrindx: int) -> str:
+    return decode_attr(attr_byte(mair, attrindx))
 
 
 def _oa_res0_set(value: int, k: Kind, g: Geometry) -> bool:
