@@ -138,60 +138,55 @@ def _none_or_clear_bad(walk: mm_walk, depth: int, ptr: int) -> bool:
 
 # -- the recursive core (spec §2) --------------------------------------------
 
-def walk_pgd_range(addr: int, end: int, walk: mm_walk) -> int:
-    ops, arch = walk.ops, walk.arch
-    has_install = ops.install_pte is not None
-    descend = has_install or any((ops.p4d_entry, ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
-    root = walk.pgd if walk.pgd is not None else walk.mm.pgd
-    ptr = arch.pgd_offset(root, addr)
+def _fill_or_hole(walk: mm_walk, depth: int, ptr: int, addr: int, nxt: int, hole_depth: int) -> int | None:
+    """A none slot: allocate the next table (install walks: 0 or -ENOMEM), else report the hole
+    and return None (go on with the next slot) unless pte_hole returned non-zero."""
+    ops = walk.ops
+    if ops.install_pte is not None:
+        return _alloc_table(walk, depth, ptr)
+    err = ops.pte_hole(addr, nxt, hole_depth, walk) if ops.pte_hole else 0
+    return err or None
+
+
+def _walk_directory_level(depth: int, ptr: int, addr: int, end: int, walk: mm_walk, entry, hole_depth: int,
+                          descend: bool, next_level) -> int:
+    """The loop walk_pgd_range() and walk_p4d_range() share: none-or-bad test (bad entries are
+    cleared), hole or table allocation, the entry callback (its action is ignored), descent."""
+    arch = walk.arch
     while True:
-        nxt = arch.addr_end(PGD, addr, end)
+        nxt = arch.addr_end(depth, addr, end)
         err = 0
         skip = False
-        if _none_or_clear_bad(walk, PGD, ptr):
-            if has_install:
-                err = _alloc_table(walk, PGD, ptr)
-            elif ops.pte_hole:
-                err = ops.pte_hole(addr, nxt, 0, walk)
-            skip = not has_install
+        if _none_or_clear_bad(walk, depth, ptr):
+            err = _fill_or_hole(walk, depth, ptr, addr, nxt, hole_depth)
+            skip = err is None
+            err = err or 0
         if not err and not skip:
-            if ops.pgd_entry:
-                err = ops.pgd_entry(ptr, addr, nxt, walk)
+            if entry:
+                err = entry(ptr, addr, nxt, walk)
             if not err and descend:
-                err = walk_p4d_range(ptr, addr, nxt, walk)
+                err = next_level(ptr, addr, nxt, walk)
         if err:
             return err
         ptr, addr = ptr + 8, nxt
         if addr == end:
             return 0
+
+
+def walk_pgd_range(addr: int, end: int, walk: mm_walk) -> int:
+    ops = walk.ops
+    descend = ops.install_pte is not None or any((ops.p4d_entry, ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
+    root = walk.pgd if walk.pgd is not None else walk.mm.pgd
+    return _walk_directory_level(PGD, walk.arch.pgd_offset(root, addr), addr, end, walk, ops.pgd_entry, 0,
+                                 descend, walk_p4d_range)
 
 
 def walk_p4d_range(pgd: int, addr: int, end: int, walk: mm_walk) -> int:
-    ops, arch = walk.ops, walk.arch
-    has_install = ops.install_pte is not None
-    descend = has_install or any((ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
-    depth = real_depth(walk, 1)
-    ptr = arch.offset(P4D, pgd, walk.read(pgd), addr)
-    while True:
-        nxt = arch.addr_end(P4D, addr, end)
-        err = 0
-        skip = False
-        if _none_or_clear_bad(walk, P4D, ptr):
-            if has_install:
-                err = _alloc_table(walk, P4D, ptr)
-            elif ops.pte_hole:
-                err = ops.pte_hole(addr, nxt, depth, walk)
-            skip = not has_install
-        if not err and not skip:
-            if ops.p4d_entry:
-                err = ops.p4d_entry(ptr, addr, nxt, walk)
-            if not err and descend:
-                err = walk_pud_range(ptr, addr, nxt, walk)
-        if err:
-            return err
-        ptr, addr = ptr + 8, nxt
-        if addr == end:
-            return 0
+    ops = walk.ops
+    descend = ops.install_pte is not None or any((ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
+    ptr = walk.arch.offset(P4D, pgd, walk.read(pgd), addr)
+    return _walk_directory_level(P4D, ptr, addr, end, walk, ops.p4d_entry, real_depth(walk, 1), descend,
+                                 walk_pud_range)
 
 
 def walk_pud_range(p4d: int, addr: int, end: int, walk: mm_walk) -> int:
@@ -206,13 +201,10 @@ def walk_pud_range(p4d: int, addr: int, end: int, walk: mm_walk) -> int:
         walk.action = ACTION_SUBTREE
         err = 0
         if arch.none(PUD, walk.read(ptr)):
-            if has_install:
-                err = _alloc_table(walk, PUD, ptr)
-            elif ops.pte_hole:
-                err = ops.pte_hole(addr, nxt, depth, walk)
+            err = _fill_or_hole(walk, PUD, ptr, addr, nxt, depth)
             if err:
                 return err
-            if not has_install:
+            if err is None:
                 ptr, addr = ptr + 8, nxt
                 if addr == end:
                     return 0
@@ -270,13 +262,10 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
         err = 0
         val = read(ptr)
         if arch.none(PMD, val):
-            if has_install:
-                err = _alloc_table(walk, PMD, ptr)
-            elif ops.pte_hole:
-                err = ops.pte_hole(addr, nxt, depth, walk)
+            err = _fill_or_hole(walk, PMD, ptr, addr, nxt, depth)
             if err:
                 return err
-            if not has_install:
+            if err is None:
                 ptr, addr = ptr + 8, nxt
                 if addr == end:
                     return 0
