@@ -177,23 +177,12 @@ class Kernel:
         self.events.append(("flush", start, end))
 
     def vm_unmap_aliases(self) -> None:
-        """Purge lazily-unmapped vmap aliases: clear their PTEs and flush."""
+        """Purge lazily-unmapped vmap areas: their PTEs went at unmap time; flush what the TLB may hold."""
         self.events.append(("vm_unmap_aliases",))
         space = self.vmalloc_space
         for start, end in space.lazy_aliases:
-            self._clear_range(start, end)
             self.flush_tlb_kernel_range(start, end, "vm_unmap_aliases")
         space.lazy_aliases.clear()
-
-    def _clear_range(self, start: int, end: int) -> None:
-        from .mm.pagewalk import mm_walk_ops, walk_kernel_page_table_range_lockless
-        walk = walk_kernel_page_table_range_lockless
-        ops = mm_walk_ops(pte_entry=lambda ptr, a, n, w: self.write_entry(ptr, 0) or 0)
-        if self.machine.era.has_lockless_entry:
-            walk(start, end, ops, init_mm=self.machine.init_mm)
-        else:
-            from .mm.pagewalk import _walk_kernel
-            _walk_kernel(self.machine.init_mm, start, end, ops, None, None)
 
     def register_area(self, addr: int, size: int, flags: int, pages=(), page_order: int = 0,
                       caller: str = "") -> vm_struct:
@@ -310,14 +299,14 @@ class Kernel:
 def boot_from_dump(path, era: "Era | str | None" = None, vmallocinfo=None, **config) -> Kernel:
     """A simulated kernel whose starting state is a real kernel's page tables.
 
-    The dump stays read-only underneath; written pages are copied, and new
+    `path` may also be an open KernelDump. The dump stays read-only underneath; written pages are copied, and new
     tables are allocated outside its RAM. `era` defaults to the one the dump's
     kernel runs. `vmallocinfo` (a /proc/vmallocinfo text or path) registers
     the real vm areas.
     """
     from .dump import KernelDump
     from .phys.overlay import OverlayMemory
-    dump = KernelDump.open(path, search_config=False)
+    dump = path if isinstance(path, KernelDump) else KernelDump.open(path, search_config=False)
     era = Era.for_kernel(dump.version) if era is None else Era.parse(era)
     cfg = KernelConfig(era=era, page_size=dump.page_size, va_bits=dump.va_bits, vabits_actual=dump.vabits_actual,
                        version=dump.version, **config)

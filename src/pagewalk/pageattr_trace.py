@@ -49,9 +49,10 @@ def configure(path, header: str) -> Kernel:
         raise PagewalkError("trace has no '# state' line")
     flag = lambda key: state.get(key, "0") == "1"  # noqa: E731
     from .dump import KernelDump
-    version = KernelDump.open(path, search_config=False).version
-    rodata = "full" if flag("rodata_full") else ("noalias" if version >= (6, 17) else "on")
-    k = boot_from_dump(path, rodata=rodata, kfence="kfence_pool" in state and _num(state["kfence_pool"]) != 0,
+    from .kernel import RODATA_FULL_DEFAULT_SINCE
+    dump = KernelDump.open(path, search_config=False)
+    rodata = "full" if flag("rodata_full") else ("noalias" if dump.version >= RODATA_FULL_DEFAULT_SINCE else "on")
+    k = boot_from_dump(dump, rodata=rodata, kfence="kfence_pool" in state and _num(state["kfence_pool"]) != 0,
                        kfence_early_init=flag("kfence_early_init"), kpti=flag("arm64_use_ng_mappings"),
                        bbml2=flag("bbml2_system"), debug_pagealloc=flag("debug_pagealloc"),
                        realm=flag("is_realm_world"), caps_finalized=state.get("caps_finalized", "1") != "0",

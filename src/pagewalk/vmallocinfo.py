@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .mm.pagewalk import mm_walk_ops, _walk_kernel
+from .mm.pagewalk import mm_walk_ops, walk_kernel_tables
 from .mm.vmalloc import VM_ALLOC, VM_DMA_COHERENT, VM_IOREMAP, VM_MAP, VM_USERMAP
 
 FLAGS = {"vmalloc": VM_ALLOC, "ioremap": VM_IOREMAP, "vmap": VM_MAP, "user": VM_USERMAP,
@@ -54,8 +54,7 @@ def mapped_runs(kernel) -> list[tuple[int, list[int]]]:
             if v & 1:
                 pages.append((addr + i * page, arch.hw.output_address(v, arch.page_shift)))
         return 0
-    _walk_kernel(kernel.machine.init_mm, layout.vmalloc_start, layout.vmalloc_end, mm_walk_ops(pte_table=pte_table),
-                 None, None)
+    walk_kernel_tables(kernel.machine.init_mm, layout.vmalloc_start, layout.vmalloc_end, mm_walk_ops(pte_table=pte_table))
     runs: list[tuple[int, list[int]]] = []
     for va, pa in pages:
         if runs and runs[-1][0] + len(runs[-1][1]) * page == va:

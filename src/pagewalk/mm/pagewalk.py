@@ -597,8 +597,9 @@ def walk_page_range(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, priva
     return _walk_page_range_mm_unchecked(mm, start, end, ops, private)
 
 
-def _walk_kernel(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd, private) -> int:
-    """The no-VMA walk every kernel/debug entry point ends in (after its checks)."""
+def walk_kernel_tables(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd=None, private=None) -> int:
+    """The no-VMA walk every kernel/debug entry point ends in, without their checks or lock
+    assertions: for the model's own bookkeeping walks (not a kernel function)."""
     return walk_pgd_range(start, end, mm_walk(ops, mm, pgd=pgd, no_vma=True, private=private))
 
 
@@ -609,7 +610,7 @@ def walk_kernel_page_table_range_lockless(start: int, end: int, ops: mm_walk_ops
     _require(mm, "walk_kernel_page_table_range_lockless", _era(mm).has_lockless_entry)
     if start >= end or not check_ops_valid(mm, ops):
         return -EINVAL
-    return _walk_kernel(mm, start, end, ops, pgd, private)
+    return walk_kernel_tables(mm, start, end, ops, pgd, private)
 
 
 def walk_kernel_page_table_range(start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
@@ -629,7 +630,7 @@ def walk_kernel_page_table_range(start: int, end: int, ops: mm_walk_ops, pgd: in
         return -EINVAL
     if not (era.seed and ops.walk_lock == PGWALK_NOLOCK):
         _assert_mmap_locked(mm, site, write=False)
-    return _walk_kernel(mm, start, end, ops, pgd, private)
+    return walk_kernel_tables(mm, start, end, ops, pgd, private)
 
 
 def walk_page_range_debug(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
@@ -644,13 +645,13 @@ def walk_page_range_debug(mm: mm_struct, start: int, end: int, ops: mm_walk_ops,
         _assert_mmap_locked(mm.machine.init_mm, site, write=True)
         if start >= end or not check_ops_valid(mm, ops):
             return -EINVAL
-        return _walk_kernel(mm, start, end, ops, pgd, private)
+        return walk_kernel_tables(mm, start, end, ops, pgd, private)
     if mm is not None and mm.is_init_mm:
         return walk_kernel_page_table_range(start, end, ops, pgd, private, init_mm=mm)
     if start >= end or mm is None or not check_ops_valid(mm, ops):
         return -EINVAL
     _assert_mmap_locked(mm, site, write=True)
-    return _walk_kernel(mm, start, end, ops, pgd, private)
+    return walk_kernel_tables(mm, start, end, ops, pgd, private)
 
 
 def walk_page_range_novma(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
@@ -661,7 +662,7 @@ def walk_page_range_novma(mm: mm_struct, start: int, end: int, ops: mm_walk_ops,
     _require(mm, "walk_page_range_novma", _era(mm) is Era.V6_1)
     _assert_mmap_locked(mm, "walk_page_range_novma", write=True)
     _assert_mmap_locked(mm.machine.init_mm, "walk_page_range_novma", write=True)
-    return _walk_kernel(mm, start, end, ops, pgd, private)
+    return walk_kernel_tables(mm, start, end, ops, pgd, private)
 
 
 def _vma_walk(vma: vm_area_struct, start: int, end: int, ops: mm_walk_ops, private) -> int:

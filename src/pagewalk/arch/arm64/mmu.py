@@ -105,7 +105,8 @@ class Splitter:
 
     def range_split_to_ptes(self, start: int, end: int) -> int:
         """range_split_to_ptes(): every block and contiguous group in [start, end) becomes plain PTEs."""
-        from ...mm.pagewalk import ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range_lockless
+        from ...mm.pagewalk import (
+            ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range_lockless, walk_kernel_tables)
         arch, hw = self.arch, self.arch.hw
 
         def pud_entry(ptr, addr, nxt, walk):
@@ -127,7 +128,6 @@ class Splitter:
                 self._clear_cont_group(ptr, hw.contiguous_entries(3))
             return 0
         ops = mm_walk_ops(pud_entry=pud_entry, pmd_entry=pmd_entry, pte_entry=pte_entry)
-        if not self.k.machine.era.has_lockless_entry:
-            from ...mm.pagewalk import _walk_kernel
-            return _walk_kernel(self.k.machine.init_mm, start, end, ops, None, None)
+        if not self.k.machine.era.has_lockless_entry:      # before 6.18 only the model itself splits
+            return walk_kernel_tables(self.k.machine.init_mm, start, end, ops)
         return walk_kernel_page_table_range_lockless(start, end, ops, init_mm=self.k.machine.init_mm)
