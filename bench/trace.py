@@ -16,7 +16,7 @@ from walk import NPTES, host_kernel_walks
 
 def main():
     from pagewalk import KernelDump
-    from pagewalk.trace import TraceHeader, replay
+    from pagewalk.replay.trace import TraceHeader, replay
     root = SHARED / "kernel-traces" / "7.2-4k-a72"
     files = sorted((root / "traces").glob("*.txt"))
     calls = {f: int(re.search(r"# calls=(\d+)", f.read_text())[1]) for f in files}

@@ -51,8 +51,8 @@ def host_kernel_walks() -> tuple[float, float]:
 def simulated_gib():
     """A machine whose kernel tables map 1 GiB at VA with 4K pages."""
     from pagewalk import Machine
-    from pagewalk.arch.arm64.builder import TableBuilder
-    from pagewalk.arch.arm64.descriptor import leaf_descriptor
+    from pagewalk.hw.aarch64.builder import TableBuilder
+    from pagewalk.hw.aarch64.descriptor import leaf_descriptor
     m = Machine.simulated("6.18", ram=2 << 30, ram_base=0x40000000)
     b = TableBuilder(m.memory, m.arch.hw, root=m.swapper_pg_dir)
     template = leaf_descriptor(m.arch.hw, 3, 0)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from pagewalk import KernelDump
-from pagewalk.dump import DEFAULT_DUMP
+from pagewalk.dump.kernel_dump import DEFAULT_DUMP
 from pagewalk.errors import PagewalkError
-from pagewalk.extract import table_pages
+from pagewalk.dump.extract import table_pages
 from pagewalk.phys.elfcore import ElfCoreMemory, Note, write_elf_core
 from pagewalk.phys.elfcore import decompress_zst
 

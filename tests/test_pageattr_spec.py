@@ -9,7 +9,7 @@ contiguous-PTE tail (C) whenever it is not page-granular.
 import pytest
 
 from pagewalk import boot
-from pagewalk.arch.arm64.pageattr import Unsupported
+from pagewalk.arch.arm64.mm.pageattr import Unsupported
 
 EINVAL, ENOMEM, EBUSY = -22, -12, -16
 PAGE, SZ_2M, SZ_1G = 4096, 2 << 20, 1 << 30
@@ -410,7 +410,7 @@ def test_pageattr_28_kernel_page_present(era):
 def test_pageattr_30_force_pte_mapping(debug, bbml2, full, kfence_late, expected):
     k = kernel("6.18", debug_pagealloc=debug, bbml2=bbml2, rodata="full" if full else "off", kfence=kfence_late,
                kfence_early_init=not kfence_late)
-    assert k.force_pte_mapping() == expected
+    assert k.config.force_pte_mapping() == expected
     assert (entry(k, G(k))[0] == 3) == expected                          # the linear map follows it
 
 

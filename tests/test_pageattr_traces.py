@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SHARED
 from pagewalk.cli import main
-from pagewalk.pageattr_trace import replay_trace
+from pagewalk.replay.pageattr import replay_trace
 
 ROOT = SHARED / "kernel-pageattr"
 TRACES = sorted(ROOT.glob("*/traces/*.txt")) if ROOT.exists() else []

@@ -10,8 +10,8 @@ ACTION_CONTINUE from pmd_entry removes exactly that PMD slot's subtree.
 from hypothesis import given, settings, strategies as st
 
 from pagewalk import ACTION_CONTINUE, Machine, mm_walk_ops, walk_kernel_page_table_range_lockless
-from pagewalk.arch.arm64.builder import TableBuilder
-from pagewalk.arch.arm64.translate import translate
+from pagewalk.hw.aarch64.builder import TableBuilder
+from pagewalk.hw.aarch64.translate import translate
 from pagewalk.mm.pagewalk import real_depth, mm_walk
 
 # (page_size, VA_BITS, vabits_actual): 4 levels, 3 levels, 5-level LPA2, LPA2 build folded at run time, 16K, 64K

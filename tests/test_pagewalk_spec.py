@@ -330,7 +330,7 @@ def test_pagewalk_28_non_present_pmd_in_kernel_walk():
 
 def test_pagewalk_29_alternate_root():
     m, b = _kernel()
-    from pagewalk.arch.arm64.builder import TableBuilder
+    from pagewalk.hw.aarch64.builder import TableBuilder
     alt = TableBuilder(m.memory, m.arch.hw)
     alt.table_for(K, 3)
     r = Rec("pte_entry", "pte_hole")

@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED
 from pagewalk import KernelDump
 from pagewalk.cli import main
-from pagewalk.trace import TraceHeader, replay
+from pagewalk.replay.trace import TraceHeader, replay
 
 TRACES = SHARED / "kernel-traces" / "7.2-4k-a72"
 FILES = sorted((TRACES / "traces").glob("*.txt")) if TRACES.exists() else []

@@ -3,10 +3,10 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from pagewalk.arch.arm64.builder import TableBuilder
-from pagewalk.arch.arm64.descriptor import Descriptor, Kind
-from pagewalk.arch.arm64.geometry import Geometry
-from pagewalk.arch.arm64.translate import make_virt_to_phys, translate, translate_batch
+from pagewalk.hw.aarch64.builder import TableBuilder
+from pagewalk.hw.aarch64.descriptor import Descriptor, Kind
+from pagewalk.hw.aarch64.geometry import Geometry
+from pagewalk.hw.aarch64.translate import make_virt_to_phys, translate, translate_batch
 from pagewalk.phys.ram import SimulatedRAM
 
 GEOMETRIES = [Geometry(4096, n) for n in (39, 42, 47, 48)] + [Geometry(4096, 52, ds=True)] + \

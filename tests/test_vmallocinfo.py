@@ -5,7 +5,7 @@ import pytest
 from conftest import CAPTURE_NAMES, CAPTURES, needs_shared
 from pagewalk import boot_from_dump
 from pagewalk.mm.vmalloc import VM_ALLOC, VM_IOREMAP
-from pagewalk.vmallocinfo import parse
+from pagewalk.kernel.vmallocinfo import parse
 
 pytestmark = needs_shared
 

@@ -3,11 +3,11 @@
 import pytest
 
 from conftest import CAPTURES, needs_shared, read_kv
-from pagewalk.arch.arm64.descriptor import Kind, kind, leaf_descriptor
-from pagewalk.arch.arm64.geometry import Geometry
-from pagewalk.arch.arm64.builder import TableBuilder
-from pagewalk.arch.arm64.mair import LINUX_MAIR, attr_byte, decode_attr
-from pagewalk.arch.arm64.translate import translate
+from pagewalk.hw.aarch64.descriptor import Kind, kind, leaf_descriptor
+from pagewalk.hw.aarch64.geometry import Geometry
+from pagewalk.hw.aarch64.builder import TableBuilder
+from pagewalk.hw.aarch64.mair import LINUX_MAIR, attr_byte, decode_attr
+from pagewalk.hw.aarch64.translate import translate
 from pagewalk.phys.ram import SimulatedRAM
 
 MAX = "6.12-4k-max-default"
@@ -41,7 +41,7 @@ def test_vmsa_3_and_4_levels_and_top_entries(size, n, ds, levels, start, top):
 
 def test_vmsa_5_ttbr_base_formats_from_register():
     # covered against every capture's TTBR1 in test_captures.py; here the 64K offset rule
-    from pagewalk.arch.arm64.pgtable import Arm64PageTables
+    from pagewalk.arch.arm64.asm.pgtable import Arm64PageTables
     pt = Arm64PageTables(65536, 52, 48, (6, 12, 117), pa52=True)
     assert pt.pgtable_levels == pt.hw.levels == 3
     assert 8 * pt.index(0, 0xffff000000000000) == 0x1e00

@@ -1,7 +1,7 @@
 """Helpers for walker tests: a recording ops table and a simulated machine with a user mm."""
 
 from pagewalk import Machine, mm_walk_ops, vm_area_struct
-from pagewalk.arch.arm64.builder import TableBuilder
+from pagewalk.hw.aarch64.builder import TableBuilder
 
 ENTRY = ("pgd_entry", "p4d_entry", "pud_entry", "pmd_entry", "pte_entry")
 

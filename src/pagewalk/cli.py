@@ -17,8 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .dump import KernelDump, warn
+from .dump.kernel_dump import KernelDump, warn
 from .errors import PagewalkError
+
+__all__ = ["main", "build_parser"]
 
 EXIT_ERROR = 2
 
@@ -204,7 +206,7 @@ def _dump_symbols(d: KernelDump) -> dict[str, int]:
 
 
 def cmd_trace(args) -> int:
-    from .trace import Scenario, TraceHeader, parse_vma_line, replay
+    from .replay.trace import Scenario, TraceHeader, parse_vma_line, replay
     d = KernelDump.open(args.dump, search_config=False)
     source = Path(args.scenario)
     user_root, vmas = None, []
@@ -243,7 +245,7 @@ def cmd_trace(args) -> int:
 
 
 def cmd_replay_pageattr(args) -> int:
-    from .pageattr_trace import replay_trace
+    from .replay.pageattr import replay_trace
     try:
         text = Path(args.trace).read_text(errors="replace")
     except OSError as e:
@@ -273,7 +275,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from .extract import extract
+    from .dump.extract import extract
     out = Path(args.out)
     if out.suffix == ".zst":
         import zstandard

@@ -9,8 +9,10 @@ and the ptdump lines that changed.
 import difflib
 from dataclasses import dataclass
 
-from .boot import boot
+from .simulate import boot
 from .mm.pagewalk import PGWALK_RDLOCK
+
+__all__ = ["run_demo", "render", "Outcome"]
 
 
 @dataclass

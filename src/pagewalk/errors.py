@@ -5,6 +5,9 @@ exceptions are for misuse and bad input (corrupt dumps, bad addresses), and
 each message names what is wrong and where.
 """
 
+__all__ = ["PagewalkError", "DumpError", "PhysicalAddressError", "PoisonedPageError", "ReadOnlyMemoryError",
+           "TableLoopError", "AddressError"]
+
 
 class PagewalkError(Exception):
     """Base class of every error pagewalk raises on purpose."""
@@ -40,10 +43,6 @@ class ReadOnlyMemoryError(PagewalkError):
     def __init__(self, pa: int, what: str = "a memory dump"):
         self.pa = pa
         super().__init__(f"cannot write {what} (physical address {pa:#x}): it is read-only")
-
-
-class AllocationFailure(PagewalkError):
-    """The frame allocator ran out of pages (or a failure was injected)."""
 
 
 class TableLoopError(PagewalkError):

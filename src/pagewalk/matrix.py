@@ -4,15 +4,13 @@ Eras and what each one's walker and pageattr do, the geometries the MMU model
 accepts, and the kernel-version cutoffs of the arm64 rules.
 """
 
-from .arch.arm64 import layout, pgtable, ptdump
-from .arch.arm64.geometry import Geometry
-from .kernel import RODATA_FULL_DEFAULT_SINCE
+from .arch.arm64.asm import pgtable
+from .arch.arm64.mm import layout, ptdump
+from .hw.aarch64.geometry import Geometry
+from .kernel.config import RODATA_FULL_DEFAULT_SINCE
 from .mm.era import Era
-from .mm.machine import ERA_VERSIONS
 
-ENGINES = {Era.V6_1: "apply_to_page_range", Era.V6_12: "apply_to_page_range", Era.BASE: "apply_to_page_range",
-           Era.SEED_V2: "walker, PGWALK_NOLOCK", Era.SEED_REVIEW: "walker, PGWALK_NOLOCK (capabilities)",
-           Era.UP_6_18: "update_range_prot + split (BBML2)", Era.LATER: "update_range_prot + split (BBML2)"}
+__all__ = ["render"]
 
 
 def _yes(flag: bool) -> str:
@@ -24,10 +22,12 @@ def eras() -> list[str]:
             "debug walk locks mm+init_mm | PGWALK value 3 | pageattr engine |",
             "|---|---|---|---|---|---|---|---|"]
     for era in Era:
-        value3 = "NOLOCK" if era.seed else ("VMA_RDLOCK_VERIFY" if era.has_lockless_entry else "-")
-        rows.append(f"| {era.value} | {'.'.join(map(str, ERA_VERSIONS[era]))} | {_yes(era.has_lockless_entry)} | "
+        value3 = (era.pgwalk_value_3 or "-").removeprefix("PGWALK_")
+        engine = era.pageattr_engine + (", PGWALK_NOLOCK" if era.seed else "")
+        engine += " (capabilities)" if era.ops_capabilities else (" + split (BBML2)" if era.has_split_on_demand else "")
+        rows.append(f"| {era.value} | {'.'.join(map(str, era.version))} | {_yes(era.has_lockless_entry)} | "
                     f"{_yes(era.has_install_pte)} | {_yes(era.pud_refault_retry)} | {_yes(era.debug_walk_locks_both)} | "
-                    f"{value3} | {ENGINES[era]} |")
+                    f"{value3} | {engine} |")
     return rows
 
 

@@ -1,1 +1,1 @@
-"""Architecture support (arm64 only)."""
+"""Linux architecture code (arm64 only)."""

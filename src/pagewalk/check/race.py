@@ -18,6 +18,11 @@ import threading
 from dataclasses import dataclass, field
 
 from ..errors import PoisonedPageError
+from ..kernel.boot import start_kernel
+from ..kernel.config import KernelConfig
+from ..mm.pagewalk import mm_walk_ops, walk_kernel_page_table_range_lockless, walk_page_range_debug
+
+__all__ = ["explore", "run_scenarios", "RaceReport", "Step"]
 
 
 class _Stop(Exception):
@@ -109,8 +114,7 @@ def explore(scenario: str, make, walker, freer_steps, *, serialized: bool = Fals
     report = RaceReport(scenario)
     reads = _run(make, walker, freer_steps, {})[1]
     positions = [0, reads] if serialized else range(reads + 1)
-    k0 = make()
-    steps_count = len(freer_steps(k0))
+    steps_count = len(freer_steps(make()))
     if serialized:
         placements = [(p,) * steps_count for p in positions]
         report.total = len(placements)
@@ -130,16 +134,16 @@ def explore(scenario: str, make, walker, freer_steps, *, serialized: bool = Fals
 
 def _run(make, walker, freer_steps, placement: dict[int, int]):
     """One interleaving: freer step j runs just before walker read placement[j]."""
-    k = make()
-    steps = freer_steps(k)
+    state = make()
+    steps = freer_steps(state)
     scheduler = _Scheduler()
-    machine = k.machine
+    machine = state.k.machine
     machine.memory = _SteppedMemory(machine.memory, scheduler)
     outcome: dict = {}
 
     def run_walker():
         try:
-            walker(k)
+            walker(state)
         except PoisonedPageError as e:
             outcome["error"] = e
         except _Stop:
@@ -159,7 +163,7 @@ def _run(make, walker, freer_steps, placement: dict[int, int]):
     while True:
         for j, step in enumerate(steps):
             if j not in done and placement.get(j, -1) <= read_index and j in placement:
-                step.action(k)
+                step.action(state)
                 done.add(j)
                 log.append(f"before walker read #{read_index}: freer {step.name}")
         if scheduler.finished:
@@ -168,7 +172,7 @@ def _run(make, walker, freer_steps, placement: dict[int, int]):
         read_index += 1
     for j, step in enumerate(steps):                 # placements after the walk ended
         if j not in done and j in placement:
-            step.action(k)
+            step.action(state)
             done.add(j)
     thread.join(timeout=5)
     machine.memory = machine.memory._memory
@@ -180,49 +184,51 @@ def _run(make, walker, freer_steps, placement: dict[int, int]):
 SZ_2M = 2 << 20
 
 
-def _two_areas():
+@dataclass
+class _TwoAreas:
     """A kernel with area A (2 pages) and area B (1 page), each alone under its own PMD entry."""
-    from ..boot import boot
-    k = boot(era="later", rodata="off", ram=256 << 20, checks=False)
+    k: object
+    a: int
+    b: int
+
+
+def _two_areas() -> _TwoAreas:
+    k = start_kernel(KernelConfig(era="later", rodata="off", ram=256 << 20))
     page = k.config.page_size
-    k.vmalloc_cursor = -(-k.vmalloc_cursor // SZ_2M) * SZ_2M
-    k.race_a = k.vmalloc(2 * page)
-    k.vmalloc_cursor = -(-k.vmalloc_cursor // SZ_2M) * SZ_2M
-    k.race_b = k.vmalloc(page)
-    return k
+    k.vmalloc_space.skip_to(-(-k.vmalloc_space.cursor // SZ_2M) * SZ_2M)
+    a = k.vmalloc(2 * page)
+    k.vmalloc_space.skip_to(-(-k.vmalloc_space.cursor // SZ_2M) * SZ_2M)
+    return _TwoAreas(k, a, k.vmalloc(page))
 
 
-def _vfree_b_steps(k) -> list[Step]:
+def _vfree_b_steps(s: _TwoAreas) -> list[Step]:
     """vfree(B) as the three stores/frees that matter: clear the PTE, unlink the table, free it."""
+    k, b = s.k, s.b
     arch, mem = k.machine.arch, k.machine.memory
-    b = k.race_b
     pmd = arch.entry_for(mem.read_u64, k.machine.swapper_pg_dir, b, 3)
     table = arch.table_address(mem.read_u64(pmd))
     pte = table + 8 * arch.index(4, b)
-    return [Step(f"clears B's PTE at {pte:#x}", lambda k: k.write_entry(pte, 0)),
-            Step(f"unlinks B's PTE table (PMD entry {pmd:#x} = 0)", lambda k: k.write_entry(pmd, 0)),
-            Step(f"frees the PTE table page {table:#x}", lambda k: k.machine.memory.free_page(table))]
+    return [Step(f"clears B's PTE at {pte:#x}", lambda s: s.k.write_entry(pte, 0)),
+            Step(f"unlinks B's PTE table (PMD entry {pmd:#x} = 0)", lambda s: s.k.write_entry(pmd, 0)),
+            Step(f"frees the PTE table page {table:#x}", lambda s: s.k.machine.memory.free_page(table))]
 
 
 def _pageattr_like_ops():
-    from ..mm.pagewalk import mm_walk_ops
     return mm_walk_ops(pmd_entry=lambda p, a, n, w: w.read(p) and 0,
                        pte_entry=lambda p, a, n, w: w.read(p) and 0)
 
 
 def _lockless(start_of, length):
-    from ..mm.pagewalk import walk_kernel_page_table_range_lockless
-
-    def walker(k):
-        start = start_of(k)
-        walk_kernel_page_table_range_lockless(start, start + length, _pageattr_like_ops(), init_mm=k.machine.init_mm)
+    def walker(s: _TwoAreas):
+        start = start_of(s)
+        walk_kernel_page_table_range_lockless(start, start + length, _pageattr_like_ops(),
+                                              init_mm=s.k.machine.init_mm)
     return walker
 
 
-def _ptdump_walk(k):
+def _ptdump_walk(s: _TwoAreas):
     """ptdump's walk (walk_page_range_debug, init_mm write-locked) over B and the page after it."""
-    from ..mm.pagewalk import walk_page_range_debug
-    start = k.race_b
+    k, start = s.k, s.b
     init_mm = k.machine.init_mm
     init_mm.mmap_lock.down_write()
     try:
@@ -235,9 +241,9 @@ def run_scenarios() -> list[RaceReport]:
     page = 4096
     return [
         explore("lockless walk of a range the caller owns (set_memory_* on its own area A) vs vfree(B)",
-                _two_areas, _lockless(lambda k: k.race_a, 2 * page), _vfree_b_steps),
+                _two_areas, _lockless(lambda s: s.a, 2 * page), _vfree_b_steps),
         explore("lockless walk over B, which it does not own, vs vfree(B)",
-                _two_areas, _lockless(lambda k: k.race_b, 2 * page), _vfree_b_steps),
+                _two_areas, _lockless(lambda s: s.b, 2 * page), _vfree_b_steps),
         explore("ptdump (init_mm write-locked, 7.x rule) vs table freeing that takes init_mm's lock",
                 _two_areas, _ptdump_walk, _vfree_b_steps, serialized=True),
         explore("ptdump vs table freeing that takes no init_mm lock (before the July-2026 fixes)",

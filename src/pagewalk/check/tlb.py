@@ -7,19 +7,38 @@ tables is stale. Invalid entries are never cached, so a pure make-valid needs
 no flush (arm64-pageattr.md §1.4, §9.6).
 """
 
-from . import Violation, call_range
+from ..arch.arm64.asm.pgtable_hwdef import PTE_CONT
+from ..kernel.hooks import Violation
 
-PTE_CONT = 1 << 52
+__all__ = ["TlbModel", "check_contiguous_groups", "call_range"]
+
 MAX_PAGES = 4096
+SINGLE_PAGE = ("set_direct_map_invalid_noflush", "set_direct_map_default_noflush", "kfence_protect_page")
+
+
+def call_range(kernel, name: str, args) -> tuple[int, int]:
+    """(first page, number of pages) a checked call targets."""
+    page = kernel.config.page_size
+    start = args[0] & ~(page - 1)
+    if name in SINGLE_PAGE:
+        return start, 1
+    if name == "vfree":
+        area = kernel.vmalloc_space.find_vm_area(args[0])
+        return start, area.usable_size(page) // page if area else 0
+    if name == "__change_memory_common":
+        return start, -(-args[1] // page)
+    if name == "split_kernel_leaf_mapping":
+        return start, (args[1] - args[0]) // page
+    return start, max(0, int(args[1]))
 
 
 class TlbModel:
-    def __init__(self, kernel):
-        self.k = kernel
+    """The translations a checked call may have cached, and whether they went stale without a flush."""
+
+    def __init__(self):
         self.entries: dict[int, tuple] = {}
 
-    def _pages(self, name: str, args) -> list[int]:
-        k = self.k
+    def _pages(self, k, name: str, args) -> list[int]:
         page = k.config.page_size
         start, n = call_range(k, name, args)
         pages = [start + i * page for i in range(min(n, MAX_PAGES))]
@@ -28,17 +47,17 @@ class TlbModel:
             pages += [k.page_address(pfn) for pfn in area.pages[:MAX_PAGES]]
         return pages
 
-    def fill_for(self, name: str, args) -> None:
+    def fill_for(self, k, name: str, args) -> None:
         self.entries.clear()
-        for va in self._pages(name, args):
-            t = self.k.translate(va)
+        for va in self._pages(k, name, args):
+            t = k.translate(va)
             if t.mapped:
                 self.entries[va] = (t.pa, t.writable, t.executable)
 
-    def check_after(self, name: str, flushes, deliberate: bool) -> None:
-        k = self.k
+    def check_after(self, k, name: str, flushes, deliberate: bool) -> None:
+        page = k.config.page_size
         for va, cached in self.entries.items():
-            if any(f.start <= va < f.end for f in flushes):
+            if any(f.start & -page <= va < f.end for f in flushes):     # a flush covers whole pages
                 continue
             t = k.translate(va)
             now = (t.pa, t.writable, t.executable) if t.mapped else None
@@ -74,8 +93,8 @@ def check_contiguous_groups(k, name: str, args) -> None:
         if first in seen:
             continue
         seen.add(first)
-        values = k.machine.memory.read_table(first, group)
-        attrs = {int(v) & ~(((1 << 50) - 1) & ~0xFFF) for v in values}
+        address = hw.oa.mask(hw.level_shift(step.level))
+        attrs = {int(v) & ~address for v in k.machine.memory.read_table(first, group)}
         if len(attrs) > 1:
             k.found_violations.append(Violation(
                 "contiguous-group", name, t.va, first, None, None,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from .log import KernelLog
 
+__all__ = ["ExecutionContext"]
+
 
 @dataclass
 class ExecutionContext:
@@ -58,11 +60,3 @@ class ExecutionContext:
             yield self
         finally:
             self.irqs_off -= 1
-
-    @contextmanager
-    def preempt_disabled(self):
-        self.preempt_count += 1
-        try:
-            yield self
-        finally:
-            self.preempt_count -= 1

@@ -1,15 +1,27 @@
-"""Kernel eras whose walker semantics differ (labels of shared/spec/pagewalk.md).
+"""Kernel eras whose walker and pageattr semantics differ (labels of shared/spec/pagewalk.md).
 
 BASE (v6.16-rc1), SEED_V2 (+ PGWALK_NOLOCK), SEED_REVIEW (+ the review's
 capability scheme), UP_6_18 (walk_kernel_page_table_range_lockless), LATER
 (7.x: renames, PUD refault retry, ptdump lock rule), and the two real trees
 that differ from those: V6_12 (6.12.117 with backports) and V6_1 (6.1.192).
+
+Every behaviour that differs between eras is a property here, beside the
+version table; code elsewhere asks the property, never compares eras.
+
+>>> Era.parse("7.x"), Era.for_kernel((6, 12, 117)).version
+(<Era.LATER: 'later'>, (6, 12, 117))
+>>> Era.LATER.pageattr_engine, Era.V6_1.ptdump_walk
+('update_range_prot', 'walk_page_range_novma')
 """
 
 from enum import Enum
 
+__all__ = ["Era"]
+
 
 class Era(Enum):
+    """A kernel era: a real tree (6.1, 6.12) or a stage of the 2025 series (base .. later)."""
+
     V6_1 = "6.1"
     V6_12 = "6.12"
     BASE = "base"
@@ -44,8 +56,32 @@ class Era(Enum):
         return cls.LATER
 
     @property
+    def version(self) -> tuple[int, int, int]:
+        """The kernel version whose arm64 rules (predicates, ptdump, layout) this era uses."""
+        return _VERSIONS[self]
+
+    # -- the walker (mm/pagewalk.c) ------------------------------------------------------
+    @property
     def seed(self) -> bool:
+        """The seed series is applied (PGWALK_NOLOCK exists)."""
         return self in (Era.SEED_V2, Era.SEED_REVIEW)
+
+    @property
+    def ops_capabilities(self) -> bool:
+        """SEED-review: check_ops_valid() takes OPS_MAY_INSTALL_PTE / OPS_MAY_AVOID_LOCK."""
+        return self is Era.SEED_REVIEW
+
+    @property
+    def pgwalk_value_3(self) -> str | None:
+        """What `enum page_walk_lock` value 3 means: PGWALK_NOLOCK (seeds), PGWALK_VMA_RDLOCK_VERIFY (v6.17+)."""
+        if self.seed:
+            return "PGWALK_NOLOCK"
+        return "PGWALK_VMA_RDLOCK_VERIFY" if self.has_lockless_entry else None
+
+    @property
+    def has_walk_lock(self) -> bool:
+        """`mm_walk_ops.walk_lock` and per-VMA lock steps exist (not in 6.1)."""
+        return self is not Era.V6_1
 
     @property
     def has_lockless_entry(self) -> bool:
@@ -58,11 +94,98 @@ class Era(Enum):
         return self not in (Era.V6_1, Era.V6_12)
 
     @property
+    def novma_walk(self) -> bool:
+        """Kernel tables are walked with walk_page_range_novma() (6.1), not the v6.16 entry points."""
+        return self is Era.V6_1
+
+    @property
+    def ptdump_walk(self) -> str:
+        """The entry point mm/ptdump.c walks with."""
+        return "walk_page_range_novma" if self.novma_walk else "walk_page_range_debug"
+
+    @property
+    def walk_page_vma_tests(self) -> bool:
+        """walk_page_vma() still applies walk_page_test() (6.1)."""
+        return self is Era.V6_1
+
+    @property
+    def pmd_retry_after_pte(self) -> bool:
+        """walk_pmd_range() redoes a slot when walk_pte_range() could not map the table (not 6.1)."""
+        return self is not Era.V6_1
+
+    @property
     def pud_refault_retry(self) -> bool:
         """The March-2026 split/refault fix: PUD snapshot check at the PMD level."""
         return self in (Era.V6_12, Era.LATER)
 
     @property
+    def splits_nonpresent_pmd(self) -> bool:
+        """split_huge_pmd() also splits non-present (migration) THP entries (7.x)."""
+        return self is Era.LATER
+
+    @property
     def debug_walk_locks_both(self) -> bool:
         """July-2026 rule: walk_page_range_debug asserts mm and init_mm write locks first."""
         return self in (Era.V6_12, Era.LATER)
+
+    # -- arm64 pageattr (arch/arm64/mm/pageattr.c) -----------------------------------------
+    @property
+    def pageattr_engine(self) -> str:
+        """The range engine of __change_memory_common()."""
+        if self in (Era.V6_1, Era.V6_12, Era.BASE):
+            return "apply_to_page_range"
+        return "walk_kernel_page_table_range" if self.seed else "update_range_prot"
+
+    @property
+    def pageattr_tests_present_leaf(self) -> bool:
+        """pageattr's walker callbacks test pXd_leaf() (seeds, 7.x) rather than pXd_sect()."""
+        return self.seed or self is Era.LATER
+
+    @property
+    def present_invalid_blocks(self) -> bool:
+        """Invalid kernel entries keep PTE_PRESENT_INVALID; splits keep invalid blocks invalid (7.x)."""
+        return self is Era.LATER
+
+    @property
+    def has_split_on_demand(self) -> bool:
+        """split_kernel_leaf_mapping() and force_pte_mapping() (BBML2, v6.18+)."""
+        return self in (Era.UP_6_18, Era.LATER)
+
+    @property
+    def split_gated_on_boot_state(self) -> bool:
+        """7.x refuses splits only while capabilities are not finalized (realm fix)."""
+        return self is Era.LATER
+
+    @property
+    def alias_change_in_range_only(self) -> bool:
+        """rodata_full changes the linear alias of only the pages in range, checking each result (7.x)."""
+        return self is Era.LATER
+
+    @property
+    def flushes_every_change(self) -> bool:
+        """Every __change_memory_common() flushes, make-valid included (6.1, 6.12)."""
+        return self in (Era.V6_1, Era.V6_12)
+
+    @property
+    def pageattr_accepts_huge_vmalloc(self) -> bool:
+        """change_memory_common() accepts VM_ALLOW_HUGE_VMAP areas (6.1, 6.12)."""
+        return self in (Era.V6_1, Era.V6_12)
+
+    @property
+    def has_set_direct_map_valid_noflush(self) -> bool:
+        return self not in (Era.V6_1, Era.V6_12)
+
+    @property
+    def has_realm_pageattr(self) -> bool:
+        """Realm set_memory_encrypted/decrypted, and the realm term of can_set_direct_map()."""
+        return self not in (Era.V6_1, Era.V6_12)
+
+    @property
+    def vmap_cont_ptes(self) -> bool:
+        """Huge vmalloc maps with contiguous PTEs below PMD size (arch_vmap_pte_range_map_size, v6.13)."""
+        return self.version >= (6, 13)
+
+
+#: The kernel version each era's arm64 rules come from.
+_VERSIONS = {Era.V6_1: (6, 1, 192), Era.V6_12: (6, 12, 117), Era.BASE: (6, 16, 0), Era.SEED_V2: (6, 16, 0),
+             Era.SEED_REVIEW: (6, 16, 0), Era.UP_6_18: (6, 18, 0), Era.LATER: (7, 2, 13)}

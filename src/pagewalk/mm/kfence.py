@@ -7,6 +7,8 @@ kept invalid. `kfence_protect_page()` is `set_memory_valid(addr, 1, !protect)`
 and is called from allocation paths in any context, softirq included.
 """
 
+__all__ = ["KFENCE_NUM_OBJECTS", "pool_pages", "kfence_protect_page", "kfence_init_pool"]
+
 KFENCE_NUM_OBJECTS = 255
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from .context import ExecutionContext
 
+__all__ = ["RWSemaphore", "Mutex", "Spinlock"]
+
 
 @dataclass
 class RWSemaphore:

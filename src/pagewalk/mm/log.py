@@ -4,6 +4,8 @@ called from invalid context". Recorded, never raised, unless strict."""
 
 from dataclasses import dataclass, field
 
+__all__ = ["KernelLog", "Report", "LockAssertion"]
+
 
 class LockAssertion(AssertionError):
     """Raised instead of recording when a KernelLog is strict."""

@@ -3,19 +3,24 @@ kernel era, the execution context and its log, and `init_mm`."""
 
 from dataclasses import dataclass, field
 
-from ..arch.arm64.pgtable import Arm64PageTables
+from ..arch.arm64.asm.pgtable import Arm64PageTables
+from ..phys.ram import SimulatedRAM
 from .context import ExecutionContext
 from .era import Era
 from .log import KernelLog
 from .mm_types import mm_struct
 
-#: The kernel version whose arm64 predicates each era uses.
-ERA_VERSIONS = {Era.V6_1: (6, 1, 192), Era.V6_12: (6, 12, 117), Era.BASE: (6, 16, 0), Era.SEED_V2: (6, 16, 0),
-                Era.SEED_REVIEW: (6, 16, 0), Era.UP_6_18: (6, 18, 0), Era.LATER: (7, 2, 13)}
+__all__ = ["Machine"]
 
 
 @dataclass(eq=False)
 class Machine:
+    """What the walker runs on: memory, the arm64 software levels, the era, `init_mm`.
+
+    >>> m = Machine.simulated("6.18")
+    >>> m.init_mm.name, m.arch.pgtable_levels, m.era.has_lockless_entry
+    ('init_mm', 4, True)
+    """
     memory: object
     arch: Arm64PageTables
     era: Era
@@ -41,9 +46,8 @@ class Machine:
         `va_bits` is the build's VA_BITS, `vabits_actual` the CPU's (default the same).
         The kernel version that selects arch predicates defaults to the era's.
         """
-        from ..phys.ram import SimulatedRAM
         era = Era.parse(era)
-        version = version or ERA_VERSIONS[era]
+        version = version or era.version
         arch = Arm64PageTables(page_size, va_bits, vabits_actual or va_bits, version)
         memory = SimulatedRAM(ram_base, ram, page_size)
         return cls(memory, arch, era, memory.alloc_page())

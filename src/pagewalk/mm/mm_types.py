@@ -8,7 +8,11 @@ include/linux/mmap_lock.h (`vma_start_write`, `vma_assert_write_locked`).
 import bisect
 from dataclasses import dataclass, field
 
+
 from .locks import RWSemaphore, Spinlock
+
+__all__ = ["mm_struct", "vm_area_struct", "VM_READ", "VM_WRITE", "VM_EXEC", "VM_SHARED", "VM_IO", "VM_PFNMAP",
+           "VM_HUGETLB", "VM_HUGEPAGE"]
 
 VM_READ, VM_WRITE, VM_EXEC, VM_SHARED = 0x1, 0x2, 0x4, 0x8
 VM_IO, VM_PFNMAP = 0x4000, 0x400
@@ -77,16 +81,6 @@ class mm_struct:  # noqa: N801 - kernel name
     @property
     def is_init_mm(self) -> bool:
         return self is self.machine.init_mm
-
-    def add_vma(self, vma: vm_area_struct) -> vm_area_struct:
-        i = bisect.bisect_left(self._starts, vma.vm_start)
-        neighbours = self.vmas[max(0, i - 1):i + 1]
-        if any(v.vm_start < vma.vm_end and vma.vm_start < v.vm_end for v in neighbours):
-            raise ValueError(f"{vma!r} overlaps an existing VMA")
-        vma.vm_mm = self
-        self.vmas.insert(i, vma)
-        self._starts.insert(i, vma.vm_start)
-        return vma
 
     def find_vma(self, addr: int) -> vm_area_struct | None:
         """The first VMA with `vm_end > addr` (it may start above `addr`)."""

@@ -12,21 +12,33 @@ with `walk.read(ptr)` (READ_ONCE) and write it with `walk.write(ptr, val)`.
 Kernel-shaped functions return 0, a callback's non-zero value, or a negative
 errno, exactly as the kernel does.
 
->>> ops = mm_walk_ops(pte_entry=lambda ptr, addr, next, walk: 0)   # doctest: +SKIP
->>> walk_page_range(mm, 0x10000, 0x20000, ops)                       # doctest: +SKIP
+>>> from pagewalk.mm.machine import Machine
+>>> from pagewalk.mm.mm_types import vm_area_struct
+>>> m = Machine.simulated("6.18")
+>>> mm = m.new_user_mm([vm_area_struct(0x10000, 0x20000)])
+>>> mm.mmap_lock.down_read()
+>>> holes = []
+>>> hole = lambda addr, next, depth, walk: holes.append((hex(addr), depth)) or 0
+>>> walk_page_range(mm, 0x10000, 0x20000, mm_walk_ops(pte_hole=hole))
 0
+>>> holes                  # pte_hole alone does not descend: no holes inside a VMA (spec §2)
+[]
+>>> walk_page_range(mm, 0x10000, 0x20000, mm_walk_ops(pte_hole=hole, pte_entry=lambda *args: 0))
+0
+>>> holes                  # an empty user mm: one hole, reported at the PGD level
+[('0x10000', 0)]
+>>> walk_page_range(mm, 0x20000, 0x10000, mm_walk_ops())
+-22
 """
 
 import contextvars
 from dataclasses import dataclass
+from errno import EINVAL, ENOMEM
 from typing import Any, Callable
 
-from ..arch.arm64.pgtable import P4D, PGD, PMD, PTE, PUD
+from ..arch.arm64.asm.pgtable import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
 from ..errors import PagewalkError, ReadOnlyMemoryError
-from .era import Era
 from .mm_types import VM_PFNMAP, mm_struct, vm_area_struct
-
-EINVAL, ENOMEM = 22, 12
 
 # enum page_walk_action
 ACTION_SUBTREE, ACTION_CONTINUE, ACTION_AGAIN = 0, 1, 2
@@ -36,6 +48,18 @@ PGWALK_NOLOCK = 3                 # SEED-v2 / SEED-review only
 PGWALK_VMA_RDLOCK_VERIFY = 3      # v6.17 and later
 # SEED-review capability flags for check_ops_valid().
 OPS_MAY_INSTALL_PTE, OPS_MAY_AVOID_LOCK = 1 << 0, 1 << 1
+
+__all__ = ["ACTION_SUBTREE", "ACTION_CONTINUE", "ACTION_AGAIN", "PGWALK_RDLOCK", "PGWALK_WRLOCK",
+           "PGWALK_WRLOCK_VERIFY", "PGWALK_NOLOCK", "PGWALK_VMA_RDLOCK_VERIFY", "OPS_MAY_INSTALL_PTE",
+           "OPS_MAY_AVOID_LOCK", "EINVAL", "ENOMEM", "mm_walk_ops", "mm_walk", "address_space", "use_machine",
+           "walk_page_range", "walk_page_range_mm", "walk_page_range_vma", "walk_page_vma", "walk_page_mapping",
+           "walk_kernel_page_table_range", "walk_kernel_page_table_range_lockless", "walk_page_range_debug",
+           "walk_page_range_novma", "walk_kernel_tables"]
+
+
+def _lock_mode(era, walk_lock: int) -> str | None:
+    """The name `walk_lock` has in this era's `enum page_walk_lock` (value 3 differs, spec §1.6)."""
+    return ("PGWALK_RDLOCK", "PGWALK_WRLOCK", "PGWALK_WRLOCK_VERIFY", era.pgwalk_value_3)[walk_lock]
 
 Callback = Callable[..., int] | None
 
@@ -102,10 +126,6 @@ def real_depth(walk: mm_walk, depth: int) -> int:
     return depth
 
 
-def _era(mm) -> Era:
-    return mm.machine.era
-
-
 def _has_pte_handler(ops: mm_walk_ops) -> bool:
     return ops.pte_entry is not None or ops.pte_table is not None
 
@@ -129,8 +149,8 @@ def _none_or_clear_bad(walk: mm_walk, depth: int, ptr: int) -> bool:
     if arch.none(depth, val):
         return True
     if arch.bad(depth, val):
-        walk.mm.machine.log.warn_on_once(
-            f"{('pgd', 'p4d')[depth]}_clear_bad", f"bad {('pgd', 'p4d')[depth]} {val:#018x} at {ptr:#x}")
+        name = LEVEL_NAMES[depth]
+        walk.mm.machine.log.warn_on_once(f"{name}_clear_bad", f"bad {name} {val:#018x} at {ptr:#x}")
         walk.write(ptr, 0)
         return True
     return False
@@ -138,97 +158,92 @@ def _none_or_clear_bad(walk: mm_walk, depth: int, ptr: int) -> bool:
 
 # -- the recursive core (spec §2) --------------------------------------------
 
-def _fill_or_hole(walk: mm_walk, depth: int, ptr: int, addr: int, nxt: int, hole_depth: int) -> int | None:
-    """A none slot: allocate the next table (install walks: 0 or -ENOMEM), else report the hole
-    and return None (go on with the next slot) unless pte_hole returned non-zero."""
+def _fill_or_hole(walk: mm_walk, depth: int, ptr: int, addr: int, nxt: int, hole_depth: int) -> tuple[bool, int]:
+    """A none slot: `(descend, err)`. Install walks allocate the next table and descend into it
+    (-ENOMEM when they cannot); other walks report the hole and go on with the next slot."""
     ops = walk.ops
     if ops.install_pte is not None:
-        return _alloc_table(walk, depth, ptr)
-    err = ops.pte_hole(addr, nxt, hole_depth, walk) if ops.pte_hole else 0
-    return err or None
+        err = _alloc_table(walk, depth, ptr)
+        return not err, err
+    return False, ops.pte_hole(addr, nxt, hole_depth, walk) if ops.pte_hole else 0
 
 
-def _walk_directory_level(depth: int, ptr: int, addr: int, end: int, walk: mm_walk, entry, hole_depth: int,
-                          descend: bool, next_level) -> int:
-    """The loop walk_pgd_range() and walk_p4d_range() share: none-or-bad test (bad entries are
-    cleared), hole or table allocation, the entry callback (its action is ignored), descent."""
+def _walk_slots(walk: mm_walk, depth: int, ptr: int, addr: int, end: int, visit) -> int:
+    """The loop every level shares: `visit(ptr, addr, next, walk) -> (err, again)` for each slot of
+    `[addr, end)` (pXd_addr_end() steps), the same slot again while it says so (`goto again`)."""
     arch = walk.arch
     while True:
         nxt = arch.addr_end(depth, addr, end)
-        err = 0
-        skip = False
-        if _none_or_clear_bad(walk, depth, ptr):
-            err = _fill_or_hole(walk, depth, ptr, addr, nxt, hole_depth)
-            skip = err is None
-            err = err or 0
-        if not err and not skip:
-            if entry:
-                err = entry(ptr, addr, nxt, walk)
-            if not err and descend:
-                err = next_level(ptr, addr, nxt, walk)
-        if err:
+        err, again = visit(ptr, addr, nxt, walk)
+        while again and not err:
+            err, again = visit(ptr, addr, nxt, walk)
+        if err or nxt == end:
             return err
         ptr, addr = ptr + 8, nxt
-        if addr == end:
-            return 0
+
+
+def _has_handler_below(ops: mm_walk_ops, depth: int) -> bool:
+    """An entry callback (or a PTE handler) exists below `depth`."""
+    return _has_pte_handler(ops) or any(getattr(ops, f"{LEVEL_NAMES[d]}_entry") for d in range(depth + 1, PTE))
+
+
+def _directory_slot(depth: int):
+    """One slot of walk_pgd_range() / walk_p4d_range(): none-or-bad test (bad entries are cleared),
+    hole or table allocation, the entry callback (its action is ignored), descent."""
+    def visit(ptr: int, addr: int, nxt: int, walk: mm_walk) -> tuple[int, bool]:
+        ops = walk.ops
+        if _none_or_clear_bad(walk, depth, ptr):
+            descend, err = _fill_or_hole(walk, depth, ptr, addr, nxt, real_depth(walk, depth))
+            if err or not descend:
+                return err, False
+        entry = ops.pgd_entry if depth == PGD else ops.p4d_entry
+        err = entry(ptr, addr, nxt, walk) if entry else 0
+        if not err and (ops.install_pte is not None or _has_handler_below(ops, depth)):
+            err = (walk_p4d_range if depth == PGD else walk_pud_range)(ptr, addr, nxt, walk)
+        return err, False
+    return visit
+
+
+_PGD_SLOT, _P4D_SLOT = _directory_slot(PGD), _directory_slot(P4D)
 
 
 def walk_pgd_range(addr: int, end: int, walk: mm_walk) -> int:
-    ops = walk.ops
-    descend = ops.install_pte is not None or any((ops.p4d_entry, ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
     root = walk.pgd if walk.pgd is not None else walk.mm.pgd
-    return _walk_directory_level(PGD, walk.arch.pgd_offset(root, addr), addr, end, walk, ops.pgd_entry, 0,
-                                 descend, walk_p4d_range)
+    return _walk_slots(walk, PGD, walk.arch.pgd_offset(root, addr), addr, end, _PGD_SLOT)
 
 
 def walk_p4d_range(pgd: int, addr: int, end: int, walk: mm_walk) -> int:
-    ops = walk.ops
-    descend = ops.install_pte is not None or any((ops.pud_entry, ops.pmd_entry, _has_pte_handler(ops)))
-    ptr = walk.arch.offset(P4D, pgd, walk.read(pgd), addr)
-    return _walk_directory_level(P4D, ptr, addr, end, walk, ops.p4d_entry, real_depth(walk, 1), descend,
-                                 walk_pud_range)
+    return _walk_slots(walk, P4D, walk.arch.offset(P4D, pgd, walk.read(pgd), addr), addr, end, _P4D_SLOT)
 
 
 def walk_pud_range(p4d: int, addr: int, end: int, walk: mm_walk) -> int:
+    return _walk_slots(walk, PUD, walk.arch.offset(PUD, p4d, walk.read(p4d), addr), addr, end, _pud_slot)
+
+
+def _pud_slot(ptr: int, addr: int, nxt: int, walk: mm_walk) -> tuple[int, bool]:
     ops, arch = walk.ops, walk.arch
-    has_install = ops.install_pte is not None
-    has_handler = ops.pmd_entry is not None or _has_pte_handler(ops)
-    retry_at_pmd = _era(walk.mm).pud_refault_retry
-    depth = real_depth(walk, 2)
-    ptr = arch.offset(PUD, p4d, walk.read(p4d), addr)
-    while True:
-        nxt = arch.addr_end(PUD, addr, end)
-        walk.action = ACTION_SUBTREE
-        err = 0
-        if arch.none(PUD, walk.read(ptr)):
-            err = _fill_or_hole(walk, PUD, ptr, addr, nxt, depth)
-            if err:
-                return err
-            if err is None:
-                ptr, addr = ptr + 8, nxt
-                if addr == end:
-                    return 0
-                continue
-        if ops.pud_entry:
-            err = ops.pud_entry(ptr, addr, nxt, walk)
-            if err:
-                return err
-        if walk.action == ACTION_AGAIN:
-            continue
-        if walk.action != ACTION_CONTINUE and _pud_descend(walk, ptr, addr, has_handler, has_install):
-            if not retry_at_pmd and arch.none(PUD, walk.read(ptr)):
-                continue                                  # BASE: the split zapped it, redo the slot
-            err = walk_pmd_range(ptr, addr, nxt, walk)
-            if err:
-                return err
-            if retry_at_pmd and walk.action == ACTION_AGAIN:
-                continue
-        ptr, addr = ptr + 8, nxt
-        if addr == end:
-            return 0
+    retry_at_pmd = walk.mm.machine.era.pud_refault_retry
+    walk.action = ACTION_SUBTREE
+    if arch.none(PUD, walk.read(ptr)):
+        descend, err = _fill_or_hole(walk, PUD, ptr, addr, nxt, real_depth(walk, 2))
+        if err or not descend:
+            return err, False
+    if ops.pud_entry:
+        err = ops.pud_entry(ptr, addr, nxt, walk)
+        if err:
+            return err, False
+    if walk.action == ACTION_AGAIN:
+        return 0, True
+    if walk.action == ACTION_CONTINUE or not _pud_descend(walk, ptr, _has_handler_below(ops, PUD),
+                                                           ops.install_pte is not None):
+        return 0, False
+    if not retry_at_pmd and arch.none(PUD, walk.read(ptr)):
+        return 0, True                                    # BASE: the split zapped it, redo the slot
+    err = walk_pmd_range(ptr, addr, nxt, walk)
+    return err, retry_at_pmd and walk.action == ACTION_AGAIN
 
 
-def _pud_descend(walk: mm_walk, ptr: int, addr: int, has_handler: bool, has_install: bool) -> bool:
+def _pud_descend(walk: mm_walk, ptr: int, has_handler: bool, has_install: bool) -> bool:
     arch = walk.arch
     val = walk.read(ptr)
     if not has_handler:
@@ -240,12 +255,9 @@ def _pud_descend(walk: mm_walk, ptr: int, addr: int, has_handler: bool, has_inst
 
 
 def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
-    ops, arch = walk.ops, walk.arch
-    has_install = ops.install_pte is not None
-    has_handler = _has_pte_handler(ops)
-    depth = real_depth(walk, 3)
+    arch = walk.arch
     pud_val = walk.read(pud)
-    if _era(walk.mm).pud_refault_retry and (not arch.present(PUD, pud_val) or arch.leaf(PUD, pud_val)):
+    if walk.mm.machine.era.pud_refault_retry and (not arch.present(PUD, pud_val) or arch.leaf(PUD, pud_val)):
         if walk.vma is not None:
             # split_huge_pud() cannot change it on arm64: the kernel would retry forever.
             walk.mm.machine.log.bug("walk_pmd_range", f"PUD {pud_val:#018x} at {pud:#x} stays a leaf or "
@@ -253,40 +265,30 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
             return 0
         walk.action = ACTION_AGAIN
         return 0
-    pte_again = _era(walk.mm) is not Era.V6_1
-    ptr = arch.offset(PMD, pud, pud_val, addr)
-    read = walk.read
-    while True:
-        nxt = arch.addr_end(PMD, addr, end)
-        walk.action = ACTION_SUBTREE
-        err = 0
+    return _walk_slots(walk, PMD, arch.offset(PMD, pud, pud_val, addr), addr, end, _pmd_slot)
+
+
+def _pmd_slot(ptr: int, addr: int, nxt: int, walk: mm_walk) -> tuple[int, bool]:
+    ops, arch, read = walk.ops, walk.arch, walk.read
+    walk.action = ACTION_SUBTREE
+    val = read(ptr)
+    if arch.none(PMD, val):
+        descend, err = _fill_or_hole(walk, PMD, ptr, addr, nxt, real_depth(walk, 3))
+        if err or not descend:
+            return err, False
         val = read(ptr)
-        if arch.none(PMD, val):
-            err = _fill_or_hole(walk, PMD, ptr, addr, nxt, depth)
-            if err:
-                return err
-            if err is None:
-                ptr, addr = ptr + 8, nxt
-                if addr == end:
-                    return 0
-                continue
-            val = read(ptr)
-        if ops.pmd_entry:
-            err = ops.pmd_entry(ptr, addr, nxt, walk)
-            if err:
-                return err
-            val = read(ptr)
-        if walk.action == ACTION_AGAIN:
-            continue
-        if walk.action != ACTION_CONTINUE and _pmd_descend(walk, ptr, val, addr, has_handler, has_install):
-            err = walk_pte_range(ptr, addr, nxt, walk, None if walk.vma is not None else val)
-            if err:
-                return err
-            if pte_again and walk.action == ACTION_AGAIN:
-                continue
-        ptr, addr = ptr + 8, nxt
-        if addr == end:
-            return 0
+    if ops.pmd_entry:
+        err = ops.pmd_entry(ptr, addr, nxt, walk)
+        if err:
+            return err, False
+        val = read(ptr)
+    if walk.action == ACTION_AGAIN:
+        return 0, True
+    if walk.action == ACTION_CONTINUE or not _pmd_descend(walk, ptr, val, addr, _has_pte_handler(ops),
+                                                           ops.install_pte is not None):
+        return 0, False
+    err = walk_pte_range(ptr, addr, nxt, walk, None if walk.vma is not None else val)
+    return err, walk.mm.machine.era.pmd_retry_after_pte and walk.action == ACTION_AGAIN
 
 
 def _pmd_descend(walk: mm_walk, ptr: int, val: int, addr: int, has_handler: bool, has_install: bool) -> bool:
@@ -305,7 +307,7 @@ def split_huge_pmd(walk: mm_walk, ptr: int, addr: int) -> None:
     arch, val = walk.arch, walk.read(ptr)
     if val == 0 or (arch.present(PMD, val) and not arch.trans_huge(PMD, val)):
         return
-    if _era(walk.mm) is not Era.LATER and not arch.present(PMD, val):
+    if not walk.mm.machine.era.splits_nonpresent_pmd and not arch.present(PMD, val):
         return
     memory = walk.mm.machine.memory
     if not memory.writable:
@@ -334,7 +336,7 @@ def walk_pte_range(pmd: int, addr: int, end: int, walk: mm_walk, pmd_val: int | 
     if pmd_val is None:
         pmd_val = walk.read(pmd)
     kernel_map = walk.no_vma and (mm.is_init_mm or addr >= 1 << arch.vabits_actual)
-    if not kernel_map and not (arch.present(PMD, pmd_val) and pmd_val & 3 == 3):
+    if not kernel_map and not (arch.present(PMD, pmd_val) and arch.table(PMD, pmd_val)):
         walk.action = ACTION_AGAIN                        # pte_offset_map() failed
         return 0
     pte = arch.offset(PTE, pmd, pmd_val, addr)
@@ -469,16 +471,17 @@ def _assert_mmap_locked(mm: mm_struct, site: str, write: bool) -> None:
 
 def process_mm_walk_lock(mm: mm_struct, walk_lock: int) -> bool:
     """Assert the mm lock the walk mode needs; True means SEED-v2's PGWALK_NOLOCK."""
-    era = _era(mm)
+    era = mm.machine.era
     site = "process_mm_walk_lock"
-    if era is Era.V6_1:
+    if not era.has_walk_lock:
         _assert_mmap_locked(mm, site, write=False)
         return False
-    if era is Era.SEED_V2 and walk_lock == PGWALK_NOLOCK:
-        return True
-    if walk_lock == PGWALK_RDLOCK:
+    mode = _lock_mode(era, walk_lock)
+    if mode == "PGWALK_NOLOCK" and not era.ops_capabilities:
+        return True                                       # SEED-v2 refuses NOLOCK on user walks
+    if mode == "PGWALK_RDLOCK":
         _assert_mmap_locked(mm, site, write=False)
-    elif walk_lock == PGWALK_VMA_RDLOCK_VERIFY and era in (Era.UP_6_18, Era.LATER):
+    elif mode == "PGWALK_VMA_RDLOCK_VERIFY":
         pass
     else:
         _assert_mmap_locked(mm, site, write=True)
@@ -487,30 +490,30 @@ def process_mm_walk_lock(mm: mm_struct, walk_lock: int) -> bool:
 
 def process_vma_walk_lock(vma: vm_area_struct, walk_lock: int) -> None:
     mm = vma.vm_mm
-    if not mm.machine.per_vma_lock or _era(mm) is Era.V6_1:
+    log, era = mm.machine.log, mm.machine.era
+    if not mm.machine.per_vma_lock or not era.has_walk_lock:
         return
-    log, era = mm.machine.log, _era(mm)
-    if walk_lock == PGWALK_WRLOCK:
+    mode = _lock_mode(era, walk_lock)
+    if mode == "PGWALK_WRLOCK":
         _assert_mmap_locked(mm, "vma_start_write", write=True)
         vma.lock_state = "write"
-    elif walk_lock == PGWALK_WRLOCK_VERIFY:
+    elif mode == "PGWALK_WRLOCK_VERIFY":
         if vma.lock_state != "write":
             log.assertion("vma_assert_write_locked", f"{vma!r} is not write-locked")
-    elif walk_lock == 3:
-        if era is Era.SEED_REVIEW:
-            log.warn_on_once("process_vma_walk_lock", "PGWALK_NOLOCK on a VMA walk")
-        elif era in (Era.UP_6_18, Era.LATER) and vma.lock_state is None:
-            log.assertion("vma_assert_locked", f"{vma!r} is not locked")
+    elif mode == "PGWALK_NOLOCK" and era.ops_capabilities:
+        log.warn_on_once("process_vma_walk_lock", "PGWALK_NOLOCK on a VMA walk")
+    elif mode == "PGWALK_VMA_RDLOCK_VERIFY" and vma.lock_state is None:
+        log.assertion("vma_assert_locked", f"{vma!r} is not locked")
 
 
 def check_ops_valid(mm: mm_struct, ops: mm_walk_ops, capabilities: int = 0) -> bool:
     """`check_ops_valid()` (`check_ops_safe()` in 7.x); SEED-review takes capabilities."""
-    era = _era(mm)
+    era = mm.machine.era
     if not era.has_install_pte:
         if ops.install_pte is not None:
             raise PagewalkError(f"install_pte does not exist in the {era.value} walker (added in v6.13)")
         return True
-    if era is Era.SEED_REVIEW:
+    if era.ops_capabilities:
         if ops.install_pte and not capabilities & OPS_MAY_INSTALL_PTE:
             return False
         return not (ops.walk_lock == PGWALK_NOLOCK and not capabilities & OPS_MAY_AVOID_LOCK)
@@ -519,7 +522,7 @@ def check_ops_valid(mm: mm_struct, ops: mm_walk_ops, capabilities: int = 0) -> b
 
 def _require(mm: mm_struct, name: str, present: bool) -> None:
     if not present:
-        raise PagewalkError(f"{name}() does not exist in the {_era(mm).value} kernel")
+        raise PagewalkError(f"{name}() does not exist in the {mm.machine.era.value} kernel")
 
 
 # -- entry points (spec §4) ---------------------------------------------------
@@ -572,8 +575,8 @@ def _walk_user_range(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, priv
 def walk_page_range_mm(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, private=None) -> int:
     """Walk `[start, end)` of a user mm VMA by VMA; may install PTEs (mm/internal.h)."""
     if mm is not None:
-        _require(mm, "walk_page_range_mm", _era(mm).has_install_pte)
-    if mm is not None and _era(mm) is Era.SEED_REVIEW and not check_ops_valid(mm, ops, OPS_MAY_INSTALL_PTE):
+        _require(mm, "walk_page_range_mm", mm.machine.era.has_install_pte)
+    if mm is not None and mm.machine.era.ops_capabilities and not check_ops_valid(mm, ops, OPS_MAY_INSTALL_PTE):
         return -EINVAL
     return _walk_page_range_mm_unchecked(mm, start, end, ops, private)
 
@@ -607,7 +610,7 @@ def walk_kernel_page_table_range_lockless(start: int, end: int, ops: mm_walk_ops
                                           private=None, *, init_mm: mm_struct | None = None) -> int:
     """Walk kernel tables with no lock: the caller owns the range (UP-6.18 and later)."""
     mm = _init_mm(init_mm)
-    _require(mm, "walk_kernel_page_table_range_lockless", _era(mm).has_lockless_entry)
+    _require(mm, "walk_kernel_page_table_range_lockless", mm.machine.era.has_lockless_entry)
     if start >= end or not check_ops_valid(mm, ops):
         return -EINVAL
     return walk_kernel_tables(mm, start, end, ops, pgd, private)
@@ -617,15 +620,15 @@ def walk_kernel_page_table_range(start: int, end: int, ops: mm_walk_ops, pgd: in
                                  private=None, *, init_mm: mm_struct | None = None) -> int:
     """Walk kernel tables (init_mm, or the root `pgd`) under the init_mm mmap lock (v6.16+)."""
     mm = _init_mm(init_mm)
-    era = _era(mm)
+    era = mm.machine.era
     site = "walk_kernel_page_table_range"
-    _require(mm, site, era is not Era.V6_1)
+    _require(mm, site, not era.novma_walk)
     if era.has_lockless_entry:
         _assert_mmap_locked(mm, site, write=False)
         return walk_kernel_page_table_range_lockless(start, end, ops, pgd, private, init_mm=mm)
     if start >= end:
         return -EINVAL
-    caps = OPS_MAY_AVOID_LOCK if era is Era.SEED_REVIEW else 0
+    caps = OPS_MAY_AVOID_LOCK if era.ops_capabilities else 0
     if not check_ops_valid(mm, ops, caps):
         return -EINVAL
     if not (era.seed and ops.walk_lock == PGWALK_NOLOCK):
@@ -636,10 +639,10 @@ def walk_kernel_page_table_range(start: int, end: int, ops: mm_walk_ops, pgd: in
 def walk_page_range_debug(mm: mm_struct, start: int, end: int, ops: mm_walk_ops, pgd: int | None = None,
                           private=None) -> int:
     """Walk any mm's tables without VMAs, for ptdump (v6.16+; 6.12.117 by backport)."""
-    era = _era(mm) if mm is not None else None
+    era = mm.machine.era if mm is not None else None
     site = "walk_page_range_debug"
-    if era is Era.V6_1:
-        _require(mm, site, False)
+    if era is not None:
+        _require(mm, site, not era.novma_walk)
     if era is not None and era.debug_walk_locks_both:
         _assert_mmap_locked(mm, site, write=True)
         _assert_mmap_locked(mm.machine.init_mm, site, write=True)
@@ -659,7 +662,7 @@ def walk_page_range_novma(mm: mm_struct, start: int, end: int, ops: mm_walk_ops,
     """The pre-v6.16 no-VMA walk, as the 6.1.192 tree has it (used by its ptdump)."""
     if start >= end or mm is None:
         return -EINVAL
-    _require(mm, "walk_page_range_novma", _era(mm) is Era.V6_1)
+    _require(mm, "walk_page_range_novma", mm.machine.era.novma_walk)
     _assert_mmap_locked(mm, "walk_page_range_novma", write=True)
     _assert_mmap_locked(mm.machine.init_mm, "walk_page_range_novma", write=True)
     return walk_kernel_tables(mm, start, end, ops, pgd, private)
@@ -689,7 +692,7 @@ def walk_page_vma(vma: vm_area_struct, ops: mm_walk_ops, private=None) -> int:
     if vma is None or vma.vm_mm is None or not check_ops_valid(vma.vm_mm, ops):
         return -EINVAL
     mm = vma.vm_mm
-    if _era(mm) is Era.V6_1:
+    if mm.machine.era.walk_page_vma_tests:
         process_mm_walk_lock(mm, ops.walk_lock)
         walk = mm_walk(ops, mm, vma=vma, private=private)
         err = walk_page_test(vma.vm_start, vma.vm_end, walk)

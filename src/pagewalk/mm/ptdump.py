@@ -6,9 +6,10 @@ forwards every entry and hole to the arch `note_page()`, and flushes with a
 final `note_page(0, -1, 0)`. PTE tables go to `note_pages()` in one batch.
 """
 
-from ..arch.arm64.pgtable import P4D, PGD, PMD, PUD
-from .era import Era
+from ..arch.arm64.asm.pgtable import P4D, PGD, PMD, PUD
 from .pagewalk import ACTION_CONTINUE, mm_walk_ops, walk_page_range_debug, walk_page_range_novma
+
+__all__ = ["ptdump_walk_pgd", "PTDUMP_OPS"]
 
 
 def _entry(depth: int):
@@ -43,7 +44,7 @@ def ptdump_walk_pgd(state, mm, ranges: list[tuple[int, int]], pgd: int | None = 
     if nested is not None:
         nested.mmap_lock.down_write()
     try:
-        walk = walk_page_range_novma if machine.era is Era.V6_1 else walk_page_range_debug
+        walk = walk_page_range_novma if machine.era.novma_walk else walk_page_range_debug
         for start, end in ranges:
             walk(mm, start, end, PTDUMP_OPS, pgd, state)
     finally:

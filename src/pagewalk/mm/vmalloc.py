@@ -8,6 +8,9 @@ page (the kernel's vmap_area spans it).
 import bisect
 from dataclasses import dataclass, field
 
+__all__ = ["vm_struct", "VmallocSpace", "VM_IOREMAP", "VM_ALLOC", "VM_MAP", "VM_USERMAP", "VM_DMA_COHERENT",
+           "VM_NO_GUARD", "VM_ALLOW_HUGE_VMAP", "VM_FLAG_NAMES"]
+
 VM_IOREMAP, VM_ALLOC, VM_MAP, VM_USERMAP = 0x1, 0x2, 0x4, 0x8
 VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD, VM_KASAN = 0x10, 0x20, 0x40, 0x80
 VM_FLUSH_RESET_PERMS, VM_MAP_PUT_PAGES, VM_ALLOW_HUGE_VMAP = 0x100, 0x200, 0x400
@@ -44,13 +47,37 @@ class vm_struct:  # noqa: N801 - kernel name
 
 
 class VmallocSpace:
-    """The vmap_area tree, as far as pageattr needs it."""
+    """The vmap_area tree, as far as pageattr needs it, and where the next area goes.
 
-    def __init__(self):
+    New areas are placed bottom-up from `cursor` (a bump allocator: freed VA is
+    not reused, so every address the model hands out is unique).
+
+    >>> space = VmallocSpace(0xffff800080000000, 0xffff800100000000)
+    >>> hex(space.alloc_va(0x3000, 0x200000))
+    '0xffff800080000000'
+    >>> space.alloc_va(1 << 40, 0x1000) is None
+    True
+    """
+
+    def __init__(self, start: int, end: int):
+        self.start, self.end = start, end
+        self.cursor = start
         self.areas: list[vm_struct] = []
         self._starts: list[int] = []
         #: Lazily-freed alias ranges waiting for vm_unmap_aliases() (start, end).
         self.lazy_aliases: list[tuple[int, int]] = []
+
+    def alloc_va(self, size: int, align: int) -> int | None:
+        """The start of a free `size`-byte range aligned to `align`, or None when the space is exhausted."""
+        va = -(-self.cursor // align) * align
+        if va + size > self.end:
+            return None
+        self.cursor = va + size
+        return va
+
+    def skip_to(self, va: int) -> None:
+        """Place later areas at or above `va`."""
+        self.cursor = max(self.cursor, va)
 
     def add(self, area: vm_struct) -> vm_struct:
         i = bisect.bisect_left(self._starts, area.addr)

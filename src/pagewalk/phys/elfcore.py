@@ -19,6 +19,8 @@ import numpy as np
 
 from ..errors import DumpError, PhysicalAddressError, ReadOnlyMemoryError
 
+__all__ = ["ElfCoreMemory", "Note", "Segment", "open_dump_memory", "write_elf_core"]
+
 EM_AARCH64 = 183
 ET_CORE = 4
 PT_LOAD = 1
@@ -158,20 +160,6 @@ class ElfCoreMemory:
             if pa + 8 > seg.file_end:
                 return int.from_bytes(self.read(pa, 8), "little")
         return _U64.unpack_from(self._mm, seg.offset + pa - seg.start)[0]
-
-    def u64_reader(self):
-        """A fast `pa -> word` function for hot loops (single-segment fast path)."""
-        unpack, mm, slow = _U64.unpack_from, self._mm, self.read_u64
-        if len(self.segments) == 1:
-            seg = self.segments[0]
-            start, end, delta = seg.start, seg.file_end - 8, seg.offset - seg.start
-
-            def read(pa: int) -> int:
-                if start <= pa <= end:
-                    return unpack(mm, pa + delta)[0]
-                return slow(pa)
-            return read
-        return slow
 
     def read_table(self, pa: int, entries: int) -> np.ndarray:
         size = entries * 8

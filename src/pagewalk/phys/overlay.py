@@ -9,14 +9,25 @@ allocates is never mistaken for one the real kernel had).
 import numpy as np
 
 from ..errors import PhysicalAddressError
+from .memory import MASK64, gather_words
 from .ram import SimulatedRAM
+
+__all__ = ["OverlayMemory"]
 
 
 class OverlayMemory:
+    """A writable view of `base` (read-only): copy-on-write pages, new tables outside its RAM.
+
+    >>> from pagewalk.phys.ram import SimulatedRAM
+    >>> mem = OverlayMemory(SimulatedRAM(0x40000000, 1 << 20))
+    >>> mem.write_u64(0x40000000, 5); mem.read_u64(0x40000000), hex(mem.alloc_page())   # tables from above RAM
+    (5, '0x8ffff000')
+    """
     writable = True
 
     def __init__(self, base, alloc_base: int | None = None, alloc_size: int = 256 << 20, page_size: int = 4096):
         self.base, self.page_size = base, page_size
+        self.name = f"{base.name} (copy-on-write)"
         top = max(end for _, end in base.ranges())
         alloc_base = alloc_base if alloc_base is not None else -(-top // (1 << 30)) * (1 << 30)
         self.ram = SimulatedRAM(alloc_base, alloc_size, page_size)
@@ -61,6 +72,9 @@ class OverlayMemory:
                 out[lo - pa:hi - pa] = words.tobytes()[lo - page:hi - page]
         return bytes(out)
 
+    def gather_u64(self, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return gather_words(self, pas)
+
     def write_u64(self, pa: int, value: int) -> None:
         if self.ram.is_backed(pa):
             self.ram.write_u64(pa, value)
@@ -71,7 +85,7 @@ class OverlayMemory:
             if not self.base.is_backed(page_pa, self.page_size):
                 raise PhysicalAddressError(pa, 8, "the dump under this simulated kernel")
             page = self._copies[page_pa] = np.array(self.base.read_table(page_pa, self.page_size // 8))
-        page[(pa % self.page_size) >> 3] = value & 0xFFFF_FFFF_FFFF_FFFF
+        page[(pa % self.page_size) >> 3] = value & MASK64
 
     def write_table(self, pa: int, values) -> None:
         for i, value in enumerate(np.asarray(values, dtype=np.uint64).tolist()):

@@ -13,6 +13,9 @@ from collections import deque
 import numpy as np
 
 from ..errors import PhysicalAddressError, PoisonedPageError
+from .memory import MASK64, gather_words
+
+__all__ = ["SimulatedRAM"]
 
 
 class SimulatedRAM:
@@ -25,6 +28,7 @@ class SimulatedRAM:
     """
 
     writable = True
+    name = "simulated RAM"
 
     def __init__(self, base: int = 0x40000000, size: int = 1 << 30, page_size: int = 4096):
         if size <= 0 or base % page_size or size % page_size:
@@ -68,7 +72,7 @@ class SimulatedRAM:
         words = self._pages.get(page)
         if words is None:
             words = self._pages[page] = np.zeros(self._words, dtype=np.uint64)
-        words[index] = value & 0xFFFF_FFFF_FFFF_FFFF
+        words[index] = value & MASK64
 
     def read_table(self, pa: int, entries: int) -> np.ndarray:
         page, index = self._page(pa, entries * 8)
@@ -89,6 +93,9 @@ class SimulatedRAM:
             out += raw[pa - page:pa - page + chunk]
             pa, size = pa + chunk, size - chunk
         return bytes(out)
+
+    def gather_u64(self, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return gather_words(self, pas)
 
     def write_table(self, pa: int, values) -> None:
         """Store consecutive 64-bit words from `pa` (within one page)."""

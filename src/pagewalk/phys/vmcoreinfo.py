@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import DumpError
+from .memory import MASK64
+
+__all__ = ["VmcoreInfo"]
 
 _HEX_WITHOUT_PREFIX = re.compile(r"^(SYMBOL\(.*\)|KERNELOFFSET)$")
-MASK64 = (1 << 64) - 1
 
 
 def _parse_value(key: str, text: str) -> int | str:

@@ -1,1 +1,1 @@
-"""arm64: geometry, descriptors, hardware translation, kernel layout, ptdump format."""
+"""Linux's arm64 code: `asm/` (what generic mm includes) and `mm/` (what builds on it)."""

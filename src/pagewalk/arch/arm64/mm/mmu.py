@@ -4,14 +4,17 @@
 Spec: arm64-pageattr.md §5.
 """
 
-from .pgtable import P4D, PGD, PMD, PTE, PUD
+from errno import ENOMEM
 
-PTE_VALID, PTE_TABLE, PTE_PRESENT_INVALID, PTE_CONT, PTE_PXN = 1, 2, 1 << 11, 1 << 52, 1 << 53
-ENOMEM = 12
+from ....mm.pagewalk import ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range_lockless, walk_kernel_tables
+from ..asm.pgtable import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
+from ..asm.pgtable_hwdef import PMD_TYPE_SECT, PMD_TYPE_TABLE, PTE_CONT, PTE_PRESENT_INVALID, PTE_PXN, PTE_VALID
+
+__all__ = ["Splitter"]
 
 
 class Splitter:
-    """The split helpers for one kernel (`kernel.machine`, `kernel.later`)."""
+    """The split helpers for one kernel (its machine, era and `write_entry`)."""
 
     def __init__(self, kernel):
         self.k = kernel
@@ -39,23 +42,25 @@ class Splitter:
         arch, hw = self.arch, self.arch.hw
         val = self.read(ptr)
         child = depth + 1
-        self.k.machine.context.might_sleep(f"split_{('pud', 'pmd')[depth - PUD]}", "page-table allocation")
+        self.k.machine.context.might_sleep(f"split_{LEVEL_NAMES[depth]}", "page-table allocation")
         table = self.k.machine.memory.alloc_page()
         if table is None:
             return -ENOMEM
         block_shift = arch.shift[depth]
         step = 1 << arch.shift[child]
         base = hw.output_address(val, block_shift)
-        attrs = val & ~hw.encode_address(base, block_shift) & ~3 & ~PTE_CONT
+        attrs = val & ~hw.encode_address(base, block_shift) & ~PMD_TYPE_TABLE & ~PTE_CONT
         valid = val & PTE_VALID
-        if self.k.later and not valid:
-            attrs |= PTE_PRESENT_INVALID                  # LATER keeps an invalid block invalid
-        page_type = (3 if child == PTE else 1) if (valid or not self.k.later) else (2 if child == PTE else 0)
+        keep_invalid = self.k.machine.era.present_invalid_blocks and not valid
+        if keep_invalid:
+            attrs |= PTE_PRESENT_INVALID                  # 7.x keeps an invalid block invalid
+        page_type = PMD_TYPE_TABLE if child == PTE else PMD_TYPE_SECT
+        if keep_invalid:
+            page_type &= ~PTE_VALID
         if to_cont:
             attrs |= PTE_CONT
         self._fill(table, base, step, attrs, arch.ptrs[child], page_type)
         self.write(ptr, arch.table_descriptor(table, kernel=True, pxn=bool(val & PTE_PXN)))
-        self.k.tables_created.append(table)
         return 0
 
     def _clear_cont_group(self, ptr: int, entries: int) -> None:
@@ -105,7 +110,7 @@ class Splitter:
 
     def range_split_to_ptes(self, start: int, end: int) -> int:
         """range_split_to_ptes(): every block and contiguous group in [start, end) becomes plain PTEs."""
-        from ...mm.pagewalk import (
+        from ....mm.pagewalk import (
             ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range_lockless, walk_kernel_tables)
         arch, hw = self.arch, self.arch.hw
 

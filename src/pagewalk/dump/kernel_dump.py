@@ -12,22 +12,26 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
-from .arch.arm64.geometry import Geometry
-from .arch.arm64.kallsyms import read_kallsyms
-from .arch.arm64.kconfig import BuildOptions, find_config_beside, read_config
-from .arch.arm64.layout import NEW_LAYOUT, KernelLayout, Marker
-from .arch.arm64.pgtable import Arm64PageTables
-from .arch.arm64.ptdump import NullSink, PgState, Range, render_ptdump
-from .arch.arm64.translate import Translation, make_virt_to_phys, translate, translate_batch
-from .errors import AddressError, DumpError
-from .mm.era import Era
-from .mm.machine import Machine
-from .phys.elfcore import ElfCoreMemory, open_dump_memory
-from .phys.vmcoreinfo import VmcoreInfo
+from ..arch.arm64.asm.pgtable import Arm64PageTables
+from ..arch.arm64.mm.kallsyms import read_kallsyms
+from ..arch.arm64.mm.kconfig import BuildOptions, find_config_beside, read_config
+from ..arch.arm64.mm.layout import KernelLayout, Marker
+from ..arch.arm64.mm.ptdump import NullSink, PgState, RowSink, render_ptdump
+from ..errors import DumpError
+from ..hw.aarch64.geometry import Geometry
+from ..hw.aarch64.tables import Mapping, TablePage, mappings, table_pages
+from ..hw.aarch64.translate import Translation, kernel_address, make_virt_to_phys, translate, translate_batch
+from ..mm.era import Era
+from ..mm.machine import Machine
+from ..phys.elfcore import open_dump_memory
+from ..phys.memory import MASK64, PhysicalMemory
+from ..phys.vmcoreinfo import VmcoreInfo
 
-MASK64 = (1 << 64) - 1
-DEFAULT_DUMP = Path(__file__).parent / "data" / "default.elf.zst"
+__all__ = ["KernelDump", "DEFAULT_DUMP", "OptionsSource", "warn"]
+
+DEFAULT_DUMP = Path(__file__).parents[1] / "data" / "default.elf.zst"
 
 
 @dataclass
@@ -39,15 +43,18 @@ class OptionsSource:
 class KernelDump:
     """A kernel memory dump opened for page-table work.
 
-    >>> d = KernelDump.open()                       # the bundled default extract
-    >>> d.geometry.levels, hex(d.swapper_pg_dir)    # doctest: +SKIP
-    (4, '0x...')
+    >>> d = KernelDump.open()                       # the bundled default: a real 6.12 kernel's tables
+    >>> d.release, d.geometry.levels, d.page_size
+    ('6.12.117-ptdump', 4, 4096)
+    >>> t = d.translate(d.vmcoreinfo.swapper_pg_dir)      # swapper_pg_dir lies in the read-only image
+    >>> t.pa == d.swapper_pg_dir, t.writable, t.executable
+    (True, False, False)
 
     :raises DumpError: the file is missing, not an arm64 ELF core, truncated,
         or has no usable VMCOREINFO.
     """
 
-    def __init__(self, memory: ElfCoreMemory, *, config: str | Path | None = None, nr_cpus: int | None = None,
+    def __init__(self, memory: PhysicalMemory, *, config: str | Path | None = None, nr_cpus: int | None = None,
                  search_config: bool = True):
         self.memory = memory
         self.name = memory.name
@@ -125,11 +132,7 @@ class KernelDump:
 
         :raises AddressError: `va` is not a TTBR1 (kernel) address.
         """
-        if not 0 <= va <= MASK64:
-            raise AddressError(f"{va:#x} is not a 64-bit address")
-        if not (va >> 55) & 1:
-            raise AddressError(f"{va:#018x} is not a kernel address (bit 55 is clear: a TTBR0/user address)")
-        return translate(self.memory, self.geometry, self.ttbr1, va)
+        return translate(self.memory, self.geometry, self.ttbr1, kernel_address(va))
 
     @cached_property
     def virt_to_phys(self):
@@ -137,7 +140,22 @@ class KernelDump:
         return make_virt_to_phys(self.memory, self.geometry, self.ttbr1)
 
     def translate_batch(self, vas):
+        """translate() for many addresses at once (numpy; see hw.aarch64.translate_batch)."""
         return translate_batch(self.memory, self.geometry, self.ttbr1, vas)
+
+    def mappings(self, start: int | None = None, end: int | None = None) -> Iterator[Mapping]:
+        """Every valid block and page mapping of the kernel tables in `[start, end)`, in VA order.
+
+        >>> d = KernelDump.open()
+        >>> first = next(d.mappings())
+        >>> first.va >= d.layout.page_offset, first.size, first.pa == d.lm_to_phys(first.va)
+        (True, 2097152, True)
+        """
+        return mappings(self.memory, self.geometry, self.ttbr1, start, end)
+
+    def table_pages(self) -> Iterator[TablePage]:
+        """Every translation table reachable from TTBR1, each once, parents first."""
+        return table_pages(self.memory, self.geometry, self.ttbr1)
 
     def lm_to_phys(self, va: int) -> int:
         """`__lm_to_phys()`: linear-map VA to PA."""
@@ -156,31 +174,23 @@ class KernelDump:
         era = Era.for_kernel(self.version) if era is None else Era.parse(era)
         return Machine(self.memory, self.arch, era, self.swapper_pg_dir)
 
-    def ptdump_range(self) -> tuple[int, int]:
-        start = self.layout.page_offset_actual if self.version >= NEW_LAYOUT else self.layout.page_offset
-        return start, MASK64
-
     def ptdump(self, out=None, sink=None) -> str | None:
         """Write the kernel's `/sys/kernel/debug/kernel_page_tables` text (returned if `out` is None)."""
-        return render_ptdump(self.machine(), self.layout.markers(), self.ptdump_range()[0], out, sink)
+        return render_ptdump(self.machine(), self.layout.markers(), self.layout.ptdump_start, out, sink)
 
     def ptdump_rows(self) -> list[tuple[str, object]]:
         """Rows of the dump: ('marker', name) and ('range', Range) in order."""
-        rows: list[tuple[str, object]] = []
-
-        class Collect:
-            def marker(self, name: str) -> None:
-                rows.append(("marker", name))
-
-            def range(self, row: Range) -> None:
-                rows.append(("range", row))
-
-        self.ptdump(sink=Collect())
-        return rows
+        sink = RowSink()
+        self.ptdump(sink=sink)
+        return sink.rows
 
     def check_wx(self) -> PgState:
-        """`ptdump_check_wx()`: the state after the walk holds the counts and the warnings."""
-        return render_ptdump(self.machine(), [Marker(0, "")], self.ptdump_range()[0], sink=NullSink(),
+        """`ptdump_check_wx()`: the state after the walk holds the counts and the warnings.
+
+        >>> KernelDump.open().check_wx().wx_summary()
+        'Checked W+X mappings: passed, no W+X pages found'
+        """
+        return render_ptdump(self.machine(), [Marker(0, "")], self.layout.ptdump_start, sink=NullSink(),
                              check_wx=True)
 
 

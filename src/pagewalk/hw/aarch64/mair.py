@@ -1,4 +1,10 @@
-"""MAIR_EL1 decoding (Arm ARM D8.5; aarch64-vmsa.md §1.3)."""
+"""MAIR_EL1 decoding (Arm ARM D8.5; aarch64-vmsa.md §1.3).
+
+>>> decode_attr(attr_byte(LINUX_MAIR, 0)), decode_attr(attr_byte(LINUX_MAIR, 4))
+('Normal WB-RWA', 'Device-nGnRE')
+"""
+
+__all__ = ["LINUX_MAIR", "LINUX_MT_NAMES", "LINUX_MT_LABELS", "decode_attr", "attr_byte"]
 
 #: What Linux programs (arch/arm64/mm/proc.S MAIR_EL1_SET) before MTE is enabled.
 LINUX_MAIR = 0x000000040044FFFF
@@ -30,6 +36,3 @@ def decode_attr(byte: int) -> str:
 def attr_byte(mair: int, attrindx: int) -> int:
     return (mair >> (8 * attrindx)) & 0xFF
 
-
-def is_device(mair: int, attrindx: int) -> bool:
-    return attr_byte(mair, attrindx) >> 4 == 0

@@ -14,23 +14,26 @@ or set `walk->action`. `traced_ops()` turns callbacks and rules into an
 
 import re
 from dataclasses import dataclass, field, replace
+from errno import E2BIG
 
-from .arch.arm64.pgtable import PMD, PUD
-from .errors import PagewalkError
-from .mm.mm_types import VM_HUGETLB, vm_area_struct
-from .mm.pagewalk import (
+from ..arch.arm64.asm.pgtable import PMD, PUD
+from ..errors import PagewalkError
+from ..mm.mm_types import VM_HUGETLB, vm_area_struct
+from ..mm.pagewalk import (
+    PGWALK_RDLOCK, PGWALK_VMA_RDLOCK_VERIFY, PGWALK_WRLOCK, PGWALK_WRLOCK_VERIFY, huge_pte_offset, mm_walk,
     ACTION_AGAIN, ACTION_CONTINUE, ACTION_SUBTREE, mm_walk_ops, walk_kernel_page_table_range,
     walk_kernel_page_table_range_lockless, walk_page_range, walk_page_range_debug, walk_page_range_vma, walk_page_vma,
 )
 
-E2BIG = 7
+__all__ = ["Scenario", "Rule", "TraceHeader", "TraceRecorder", "run_scenario", "replay", "parse_vma_line"]
 #: Short callback names of the scenario grammar -> mm_walk_ops fields, in the summary's order.
 CALLBACKS = {"pgd": "pgd_entry", "p4d": "p4d_entry", "pud": "pud_entry", "pmd": "pmd_entry", "pte": "pte_entry",
              "hole": "pte_hole", "hugetlb": "hugetlb_entry", "test": "test_walk", "pre": "pre_vma",
              "post": "post_vma", "install": "install_pte"}
 ACTIONS = {"subtree": ACTION_SUBTREE, "continue": ACTION_CONTINUE, "again": ACTION_AGAIN}
 ACTION_LETTER = {ACTION_SUBTREE: "S", ACTION_CONTINUE: "C", ACTION_AGAIN: "A"}
-WALK_LOCKS = {"rd": 0, "wr": 1, "wrverify": 2, "vmardverify": 3}
+WALK_LOCKS = {"rd": PGWALK_RDLOCK, "wr": PGWALK_WRLOCK, "wrverify": PGWALK_WRLOCK_VERIFY,
+              "vmardverify": PGWALK_VMA_RDLOCK_VERIFY}
 APIS = ("user", "vma", "page_vma", "kernel", "kernel_lockless", "debug")
 
 
@@ -379,7 +382,6 @@ def replay(machine, header: TraceHeader) -> tuple[list[str], int]:
 
 def infer_hugetlb_sizes(machine, mm) -> None:
     """Give each hugetlb VMA without a size the huge page size its tables (or its alignment) show."""
-    from .mm.pagewalk import huge_pte_offset, mm_walk
     arch = machine.arch
     pmd, pud = 1 << arch.shift[PMD], 1 << arch.shift[PUD]
     cont_pte = arch.page_size * arch.hw.contiguous_entries(3)

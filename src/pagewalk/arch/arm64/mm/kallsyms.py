@@ -10,7 +10,9 @@ is the symbol type.
 import struct
 from dataclasses import dataclass
 
-from ...errors import DumpError, PhysicalAddressError
+from ....errors import DumpError, PhysicalAddressError
+
+__all__ = ["Kallsyms", "read_kallsyms"]
 
 CHUNK = 4096
 

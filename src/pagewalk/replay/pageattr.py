@@ -10,11 +10,19 @@ and `nchg` filled in from the model (results in the input are never read).
 import re
 from dataclasses import dataclass
 
-from .arch.arm64.pageattr import PTE_PRESENT_INVALID, Unsupported
-from .errors import PagewalkError
-from .kernel import Kernel, boot_from_dump
+from ..arch.arm64.asm.pgtable import LEVEL_NAMES
+from ..arch.arm64.asm.pgtable_hwdef import PTE_PRESENT_INVALID
+from ..arch.arm64.mm import pageattr
+from ..arch.arm64.mm.pageattr import Unsupported
+from ..dump.kernel_dump import KernelDump
+from ..errors import PagewalkError
+from ..kernel.config import RODATA_FULL_DEFAULT_SINCE
+from ..kernel.from_dump import start_from_dump
+from ..kernel.kernel import Kernel
 
-LEVELS = {"pgd": 0, "p4d": 1, "pud": 2, "pmd": 3, "pte": 4}
+__all__ = ["replay_trace", "replay_line", "configure"]
+
+LEVELS = {name: depth for depth, name in enumerate(LEVEL_NAMES)}
 CALL_FIELDS = re.compile(r"(\w+)=(\S*)")
 
 
@@ -48,22 +56,19 @@ def configure(path, header: str) -> Kernel:
     if not state:
         raise PagewalkError("trace has no '# state' line")
     flag = lambda key: state.get(key, "0") == "1"  # noqa: E731
-    from .dump import KernelDump
-    from .kernel import RODATA_FULL_DEFAULT_SINCE
     dump = KernelDump.open(path, search_config=False)
     rodata = "full" if flag("rodata_full") else ("noalias" if dump.version >= RODATA_FULL_DEFAULT_SINCE else "on")
-    k = boot_from_dump(dump, rodata=rodata, kfence="kfence_pool" in state and _num(state["kfence_pool"]) != 0,
-                       kfence_early_init=flag("kfence_early_init"), kpti=flag("arm64_use_ng_mappings"),
-                       bbml2=flag("bbml2_system"), debug_pagealloc=flag("debug_pagealloc"),
-                       realm=flag("is_realm_world"), caps_finalized=state.get("caps_finalized", "1") != "0",
-                       online_cpus=int(state.get("num_online_cpus", "1")))
-    if k.config.kfence:
-        pool = _num(state["kfence_pool"])
-        k.kfence_pool = (pool, pool + _num(state.get("kfence_pool_size", "0")))
-    k.linear_map_requires_bbml2 = flag("linear_map_requires_bbml2")
-    if "can_set_direct_map" in state and int(state["can_set_direct_map"]) != int(k.can_set_direct_map()):
+    pool = _num(state.get("kfence_pool", "0"))
+    k = start_from_dump(dump, rodata=rodata, kfence=pool != 0, kfence_early_init=flag("kfence_early_init"),
+                        kpti=flag("arm64_use_ng_mappings"), bbml2=flag("bbml2_system"),
+                        debug_pagealloc=flag("debug_pagealloc"), realm=flag("is_realm_world"),
+                        caps_finalized=state.get("caps_finalized", "1") != "0",
+                        online_cpus=int(state.get("num_online_cpus", "1")),
+                        kfence_pool=(pool, pool + _num(state.get("kfence_pool_size", "0"))) if pool else None,
+                        linear_map_requires_bbml2=flag("linear_map_requires_bbml2"))
+    if "can_set_direct_map" in state and int(state["can_set_direct_map"]) != int(k.config.can_set_direct_map()):
         raise PagewalkError(f"trace state can_set_direct_map={state['can_set_direct_map']} but the configuration "
-                            f"gives {int(k.can_set_direct_map())}")
+                            f"gives {int(k.config.can_set_direct_map())}")
     geometry = _fields(next((line for line in header.splitlines() if line.startswith("# geometry ")), ""))
     if "swapper_pg_dir_pa" in geometry and _num(geometry["swapper_pg_dir_pa"]) != k.machine.swapper_pg_dir:
         raise PagewalkError(f"trace was recorded on a kernel with swapper_pg_dir at {geometry['swapper_pg_dir_pa']}, "
@@ -76,10 +81,10 @@ def configure(path, header: str) -> Kernel:
 
 
 def _check_masks(k: Kernel, masks: dict[str, str]) -> None:
-    pa = k.pageattr
-    ours = {"PTE_MAYBE_GP": pa.PTE_MAYBE_GP, "PTE_MAYBE_NG": pa.PTE_MAYBE_NG, "PTE_PRESENT_INVALID": PTE_PRESENT_INVALID}
-    if pa.later:
-        ours["PTE_PRESENT_VALID_KERNEL"] = pa.PTE_PRESENT_VALID_KERNEL
+    ours = {"PTE_MAYBE_GP": pageattr.PTE_MAYBE_GP(k), "PTE_MAYBE_NG": pageattr.PTE_MAYBE_NG(k),
+            "PTE_PRESENT_INVALID": PTE_PRESENT_INVALID}
+    if k.machine.era.present_invalid_blocks:
+        ours["PTE_PRESENT_VALID_KERNEL"] = pageattr.PTE_PRESENT_VALID_KERNEL(k)
     for name, value in ours.items():
         if name in masks and masks[name] != "undefined" and _num(masks[name]) != value:
             raise PagewalkError(f"trace masks {name}={masks[name]} but the model has {value:#x}")

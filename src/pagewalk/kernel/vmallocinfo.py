@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .mm.pagewalk import mm_walk_ops, walk_kernel_tables
-from .mm.vmalloc import VM_ALLOC, VM_DMA_COHERENT, VM_IOREMAP, VM_MAP, VM_USERMAP
+from ..hw.aarch64.tables import mappings
+from ..mm.vmalloc import VM_ALLOC, VM_DMA_COHERENT, VM_IOREMAP, VM_MAP, VM_USERMAP
+
+__all__ = ["register_vmallocinfo", "parse", "mapped_runs"]
 
 FLAGS = {"vmalloc": VM_ALLOC, "ioremap": VM_IOREMAP, "vmap": VM_MAP, "user": VM_USERMAP,
          "dma-coherent": VM_DMA_COHERENT}
@@ -44,23 +46,17 @@ def parse(text: str) -> list[Line]:
 
 
 def mapped_runs(kernel) -> list[tuple[int, list[int]]]:
-    """(start VA, [PA of each page]) for every run of consecutive mapped pages in vmalloc space."""
-    layout, arch = kernel.layout, kernel.machine.arch
-    page = arch.page_size
-    pages: list[tuple[int, int]] = []
-
-    def pte_table(ptr, values, addr, end, walk):
-        for i, v in enumerate(values.tolist()):
-            if v & 1:
-                pages.append((addr + i * page, arch.hw.output_address(v, arch.page_shift)))
-        return 0
-    walk_kernel_tables(kernel.machine.init_mm, layout.vmalloc_start, layout.vmalloc_end, mm_walk_ops(pte_table=pte_table))
+    """(start VA, [PA of each page]) for every run of consecutive page-mapped pages in vmalloc space."""
+    layout, hw = kernel.layout, kernel.machine.arch.hw
+    page = hw.page_size
     runs: list[tuple[int, list[int]]] = []
-    for va, pa in pages:
-        if runs and runs[-1][0] + len(runs[-1][1]) * page == va:
-            runs[-1][1].append(pa)
+    for m in mappings(kernel.machine.memory, hw, kernel.ttbr1, layout.vmalloc_start, layout.vmalloc_end):
+        if m.level != 3:
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) * page == m.va:
+            runs[-1][1].append(m.pa)
         else:
-            runs.append((va, [pa]))
+            runs.append((m.va, [m.pa]))
     return runs
 
 

@@ -8,33 +8,21 @@ page holding `init_uts_ns` (the release string), and the notes.
 
 from pathlib import Path
 
-from .arch.arm64.descriptor import Kind, kind
-from .arch.arm64.kallsyms import read_kallsyms
-from .dump import KernelDump
-from .errors import DumpError, PhysicalAddressError
-from .phys.elfcore import write_elf_core
+from ..arch.arm64.mm.kallsyms import read_kallsyms
+from ..errors import DumpError, PhysicalAddressError
+from ..phys.elfcore import write_elf_core
+from .kernel_dump import KernelDump
+
+__all__ = ["extract", "table_pages", "kernel_pages"]
 
 
 def table_pages(dump: KernelDump) -> set[int]:
-    """PAs of every translation-table page reachable from the kernel's TTBR1 tables."""
-    g, mem, page = dump.geometry, dump.memory, dump.page_size
-    pages = {dump.swapper_pg_dir - dump.swapper_pg_dir % page}
-    frontier = [(g.start_level, dump.ttbr1, g.top_entries)]
-    while frontier:
-        level, table, entries = frontier.pop()
-        pages.add(table - table % page)
-        if level == 3:
-            continue
-        try:
-            values = mem.read_table(table, entries)
-        except PhysicalAddressError as e:
-            raise DumpError(f"{dump.name}: level {level} table at {table:#x} is not in the dump ({e})") from None
-        for value in values[(values & 3) == 3].tolist():
-            if kind(value, level, g) is Kind.TABLE:
-                nxt = g.output_address(value, g.page_shift)
-                if nxt - nxt % page not in pages:
-                    frontier.append((level + 1, nxt, g.entries(level + 1)))
-    return pages
+    """PAs of every translation-table page reachable from the kernel's TTBR1 tables (and swapper_pg_dir's page)."""
+    page = dump.page_size
+    try:
+        return {t.pa - t.pa % page for t in dump.table_pages()} | {dump.swapper_pg_dir - dump.swapper_pg_dir % page}
+    except PhysicalAddressError as e:
+        raise DumpError(f"{dump.name}: a page table is not in the dump ({e})") from None
 
 
 def kernel_pages(dump: KernelDump) -> set[int]:

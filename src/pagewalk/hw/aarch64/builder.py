@@ -8,14 +8,16 @@ allocated from the RAM's frame allocator (or placed at chosen PAs), and
 from .descriptor import Kind, kind, leaf_descriptor, table_descriptor
 from .geometry import Geometry
 
+__all__ = ["TableBuilder"]
+
 
 class TableBuilder:
     """Build tables rooted at `root` (allocated when not given).
 
     >>> from pagewalk.phys.ram import SimulatedRAM
     >>> b = TableBuilder(SimulatedRAM(), Geometry(4096, 48))
-    >>> b.map(0xffff000000200000, 0x40200000, level=2)
-    >>> from pagewalk.arch.arm64.translate import translate
+    >>> entry = b.map(0xffff000000200000, 0x40200000, level=2)
+    >>> from pagewalk.hw.aarch64.translate import translate
     >>> hex(translate(b.memory, b.geometry, b.root, 0xffff000000212345).pa)
     '0x40212345'
     """

@@ -9,9 +9,13 @@ Spec: arm64-ptdump.md §2.2 and §3.
 
 from dataclasses import dataclass
 
+from ....phys.memory import MASK64
 from .kconfig import BuildOptions
 
-SZ_8M, SZ_16M, SZ_32M = 8 << 20, 16 << 20, 32 << 20
+__all__ = ["KernelLayout", "Marker", "NEW_LAYOUT", "FIX_VNCR_SINCE"]
+
+SZ_2M, SZ_8M, SZ_16M, SZ_32M, SZ_128M, SZ_256M, SZ_1G = 2 << 20, 8 << 20, 16 << 20, 32 << 20, 128 << 20, 256 << 20, 1 << 30
+STRUCT_PAGE_MAX_SHIFT = 6
 MAX_FDT_SIZE = 2 << 20
 FIXADDR_TOP_NEW = (1 << 64) - SZ_8M
 #: From v6.9 (LPA2 and the layout rework) the top of the address space is
@@ -29,7 +33,15 @@ class Marker:
 
 @dataclass(frozen=True)
 class KernelLayout:
-    """Addresses of the kernel's regions for one dump (all 64-bit unsigned)."""
+    """Addresses of the kernel's regions (all 64-bit unsigned): read from a dump's VMCOREINFO,
+    or computed for a build as asm/memory.h does.
+
+    >>> lay = KernelLayout.for_build((7, 2, 13), 4096, 48, 48, BuildOptions())
+    >>> hex(lay.modules_vaddr), hex(lay.vmalloc_end), hex(lay.fixaddr_top)
+    ('0xffff800000000000', '0xfffffdffbf800000', '0xffffffffff800000')
+    >>> hex(KernelLayout.for_build((6, 1, 192), 4096, 48, 48, BuildOptions()).vmalloc_end)
+    '0xfffffbfff0000000'
+    """
     version: tuple[int, int, int]
     page_shift: int
     va_bits: int            # compile-time VA_BITS
@@ -52,6 +64,28 @@ class KernelLayout:
                    info.number("VMALLOC_END"), info.number("VMEMMAP_START"), info.number("VMEMMAP_END"),
                    info.struct_page_size, info.kernel_offset, options)
 
+    @classmethod
+    def for_build(cls, version: tuple[int, int, int], page_size: int, va_bits: int, vabits_actual: int,
+                  options: BuildOptions, kernel_offset: int = 0) -> "KernelLayout":
+        """The layout asm/memory.h and asm/pgtable.h give a build (VA_BITS) on a CPU (vabits_actual)."""
+        shift = page_size.bit_length() - 1
+        va_bits_min = 47 if (page_size == 16384 and va_bits == 52) else min(va_bits, 48)
+        page_offset = (1 << 64) - (1 << va_bits)
+        modules_vaddr = (1 << 64) - (1 << (va_bits_min - 1))                    # _PAGE_END(VA_BITS_MIN)
+        if version >= NEW_LAYOUT:
+            modules_end = modules_vaddr + 2 * SZ_1G
+            vmemmap_end = (1 << 64) - SZ_1G
+            vmemmap_start = vmemmap_end - (((modules_vaddr - page_offset) >> shift) << STRUCT_PAGE_MAX_SHIFT)
+            skipped = ((1 << 64) - (1 << vabits_actual) - page_offset) >> shift
+            vmalloc_end = vmemmap_start + (skipped << STRUCT_PAGE_MAX_SHIFT) - SZ_8M
+        else:
+            modules_end = modules_vaddr + SZ_128M
+            vmemmap_start = (1 << 64) - (1 << (va_bits - (shift - STRUCT_PAGE_MAX_SHIFT)))
+            vmemmap_end = vmemmap_start + ((modules_vaddr - page_offset) >> (shift - STRUCT_PAGE_MAX_SHIFT))
+            vmalloc_end = vmemmap_start - SZ_256M
+        return cls(version, shift, va_bits, vabits_actual, modules_vaddr, modules_end, modules_end, vmalloc_end,
+                   vmemmap_start, vmemmap_end, 1 << STRUCT_PAGE_MAX_SHIFT, kernel_offset, options)
+
     @property
     def new_layout(self) -> bool:
         return self.version >= NEW_LAYOUT
@@ -67,13 +101,18 @@ class KernelLayout:
         return (1 << 64) - (1 << self.vabits_actual)
 
     @property
+    def ptdump_start(self) -> int:
+        """Where ptdump's walk starts: _PAGE_OFFSET(vabits_actual) from v6.9, PAGE_OFFSET before."""
+        return self.page_offset_actual if self.new_layout else self.page_offset
+
+    @property
     def kasan_shadow(self) -> tuple[int, int] | None:
         """(KASAN_SHADOW_START, KASAN_SHADOW_END) for generic/SW-tag KASAN builds."""
         o = self.options
         if o.kasan is None or o.kasan_shadow_offset is None:
             return None
         scale = 3 if o.kasan == "generic" else 4
-        end = ((1 << (64 - scale)) + o.kasan_shadow_offset) & ((1 << 64) - 1)
+        end = ((1 << (64 - scale)) + o.kasan_shadow_offset) & MASK64
         return end - (1 << (self.vabits_actual - scale)), end
 
     @property
@@ -84,7 +123,7 @@ class KernelLayout:
     @property
     def kimage_vaddr(self) -> int:
         """Where `_text` is: KIMAGE_VADDR (= MODULES_END) plus the KASLR offset."""
-        return (self.modules_end + self.kernel_offset) & ((1 << 64) - 1)
+        return (self.modules_end + self.kernel_offset) & MASK64
 
     @property
     def vmemmap_start_actual(self) -> int:

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import DumpError
+from ....errors import DumpError
+
+__all__ = ["BuildOptions", "find_config_beside", "read_config"]
 
 #: Symbols whose presence in kallsyms implies a build option.
 EVIDENCE = {

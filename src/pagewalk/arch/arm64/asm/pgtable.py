@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
-from .geometry import Geometry
+from ....hw.aarch64.geometry import Geometry
+from ....phys.memory import MASK64
+from .pgtable_hwdef import (
+    LEVEL_NAMES, PMD_PRESENT_INVALID_61, PMD_TYPE_MASK, PMD_TYPE_SECT, PMD_TYPE_TABLE, PTE_PRESENT_INVALID,
+    PTE_PROT_NONE_61, PTE_TABLE_BIT, PTE_VALID, PXD_TABLE_AF, PXD_TABLE_PXN, PXD_TABLE_UXN,
+)
+
+__all__ = ["Arm64PageTables", "Offset", "PGD", "P4D", "PUD", "PMD", "PTE", "LEVEL_NAMES", "PRESENT_INVALID_SINCE",
+           "TYPE_MASK_BAD_SINCE", "TABLE_AF_SINCE"]
 
 PGD, P4D, PUD, PMD, PTE = range(5)
-LEVEL_NAMES = ("pgd", "p4d", "pud", "pmd", "pte")
-PTE_VALID, PTE_TABLE_BIT, PTE_PRESENT_INVALID = 1 << 0, 1 << 1, 1 << 11
-PTE_PROT_NONE_61, PMD_PRESENT_INVALID_61 = 1 << 58, 1 << 59
 #: v6.10: PTE_PRESENT_INVALID (= PTE_NG with the valid bit clear) replaced PTE_PROT_NONE.
 PRESENT_INVALID_SINCE = (6, 10)
 #: pgd_bad()/p4d_bad() test the whole type field (bits[1:0] != 0b11) instead of bit 1.
@@ -121,11 +126,6 @@ class Arm64PageTables:
             out[self._top_group[-1] + 1] = Offset.REBASE
         return tuple(out)
 
-    @cached_property
-    def directory_levels(self) -> tuple[int, ...]:
-        """Depths whose entries get the `pXd_bad()` test (PGD and P4D, when they are real)."""
-        return tuple(d for d in (PGD, P4D) if not self.constant_predicates[d])
-
     def mm_p4d_folded(self) -> bool:
         return self.compile_folded[P4D] or (self.runtime_folded > 0 and self.pgtable_levels == 5)
 
@@ -166,16 +166,29 @@ class Arm64PageTables:
         ptr = self.pgd_offset(root, va)
         for d in range(1, depth + 1):
             parent = read(ptr)
-            if self.offsets[d] is Offset.TABLE and parent & 3 != 3:
+            if self.offsets[d] is Offset.TABLE and parent & PMD_TYPE_MASK != PMD_TYPE_TABLE:
                 return None
             ptr = self.offset(d, ptr, parent, va)
         return ptr
 
+    def lookup(self, read, root: int, va: int) -> tuple[int, int] | None:
+        """`(depth, entry pointer)` of the leaf mapping `va` (a block or a non-zero PTE), or None."""
+        ptr = self.pgd_offset(root, va)
+        for d in range(1, PTE + 1):
+            parent = read(ptr)
+            if self.offsets[d] is Offset.TABLE:
+                if parent == 0:
+                    return None
+                if parent & PMD_TYPE_MASK != PMD_TYPE_TABLE:
+                    return d - 1, ptr
+            ptr = self.offset(d, ptr, parent, va)
+        return (PTE, ptr) if read(ptr) else None
+
     def addr_end(self, depth: int, addr: int, end: int) -> int:
         """`pXd_addr_end()`: next `1 << shift` boundary, or `end` if that comes first."""
         size = 1 << self.shift[depth]
-        boundary = ((addr + size) & ~(size - 1)) & ((1 << 64) - 1)
-        return boundary if (boundary - 1) % (1 << 64) < (end - 1) % (1 << 64) else end
+        boundary = ((addr + size) & ~(size - 1)) & MASK64
+        return boundary if (boundary - 1) & MASK64 < (end - 1) & MASK64 else end
 
     # -- predicates --------------------------------------------------------
     def none(self, depth: int, val: int) -> bool:
@@ -186,7 +199,7 @@ class Arm64PageTables:
         if self.constant_predicates[depth]:
             return False
         if self.version >= TYPE_MASK_BAD_SINCE:
-            return val & 3 != 3
+            return val & PMD_TYPE_MASK != PMD_TYPE_TABLE
         return not val & PTE_TABLE_BIT
 
     def present(self, depth: int, val: int) -> bool:
@@ -203,7 +216,7 @@ class Arm64PageTables:
         """`pmd_table()` / `pud_table()` (constant true for PUD on 64K or < 3 levels)."""
         if depth == PUD and (self.page_size == 65536 or self.pgtable_levels < 3):
             return True
-        return val & 3 == 3
+        return val & PMD_TYPE_MASK == PMD_TYPE_TABLE
 
     def leaf(self, depth: int, val: int) -> bool:
         """`pmd_leaf()` / `pud_leaf()`; `pgd_leaf()`/`p4d_leaf()` are always false on arm64."""
@@ -214,13 +227,17 @@ class Arm64PageTables:
     def table_descriptor(self, table_pa: int, kernel: bool, pxn: bool = False) -> int:
         """What `pXd_populate()` writes: UXNTable for kernel tables (+ PXNTable if asked), PXNTable for
         user ones; the table AF bit (bit 10) from v6.13 (FEAT_HAFT support)."""
-        attrs = ((1 << 60) | ((1 << 59) if pxn else 0)) if kernel else (1 << 59)
+        attrs = (PXD_TABLE_UXN | (PXD_TABLE_PXN if pxn else 0)) if kernel else PXD_TABLE_PXN
         if self.version >= TABLE_AF_SINCE:
-            attrs |= 1 << 10
-        return self.hw.encode_address(table_pa, self.page_shift) | 3 | attrs
+            attrs |= PXD_TABLE_AF
+        return self.hw.encode_address(table_pa, self.page_shift) | PMD_TYPE_TABLE | attrs
+
+    def sect(self, depth: int, val: int) -> bool:
+        """`pud_sect()` / `pmd_sect()`: a valid block descriptor (bits[1:0] == 0b01)."""
+        return val & PMD_TYPE_MASK == PMD_TYPE_SECT and self.leaf(depth, val)
 
     def trans_huge(self, depth: int, val: int) -> bool:
         """`pmd_trans_huge()` / `pud_trans_huge()` (no PUD THP on arm64)."""
         if depth != PMD:
             return False
-        return val != 0 and self.present(PMD, val) and (val | PTE_VALID) & 3 != 3
+        return val != 0 and self.present(PMD, val) and (val | PTE_VALID) & PMD_TYPE_MASK != PMD_TYPE_TABLE

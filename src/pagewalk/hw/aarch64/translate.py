@@ -10,12 +10,16 @@ from functools import lru_cache
 
 import numpy as np
 
-from ...errors import PhysicalAddressError
+from ...errors import AddressError, PhysicalAddressError
+from ...phys.memory import MASK64
+from .bits import bits
 from .descriptor import Bit, Descriptor, Kind, kind
-from .geometry import Geometry, bits
+from .geometry import Geometry
 from .mair import LINUX_MAIR, LINUX_MT_LABELS, attr_byte, decode_attr
 
-MASK64 = (1 << 64) - 1
+__all__ = ["kernel_address", "translate", "translate_batch", "make_virt_to_phys", "untag", "Translation", "WalkStep",
+           "BatchTranslation"]
+
 TAG_MASK = 0xFF << 56
 
 
@@ -85,6 +89,22 @@ def untag(va: int, tbi: bool = True) -> int:
     return va
 
 
+def kernel_address(va: int) -> int:
+    """`va` if it is a 64-bit TTBR1 (kernel) address; AddressError otherwise.
+
+    >>> hex(kernel_address(0xffff800080000000))
+    '0xffff800080000000'
+    >>> kernel_address(0x400000)
+    Traceback (most recent call last):
+    pagewalk.errors.AddressError: 0x0000000000400000 is not a kernel address (bit 55 is clear: a TTBR0/user address)
+    """
+    if not 0 <= va <= MASK64:
+        raise AddressError(f"{va:#x} is not a 64-bit address")
+    if not (va >> 55) & 1:
+        raise AddressError(f"{va:#018x} is not a kernel address (bit 55 is clear: a TTBR0/user address)")
+    return va
+
+
 def translate(mem, geometry: Geometry, root: int, va: int, *, mair: int = LINUX_MAIR,
               tbi: bool = True, hpd: bool = False) -> Translation:
     """Translate a TTBR1 virtual address like the MMU does.
@@ -92,9 +112,13 @@ def translate(mem, geometry: Geometry, root: int, va: int, *, mair: int = LINUX_
     `root` is the top table's PA (TTBR1.BADDR). Faults come back in the result
     (`fault`, `fault_kind`, `fault_level`), never as exceptions.
 
-    >>> t = translate(mem, geometry, 0x4075c000, 0xffff99c5433033c8)   # doctest: +SKIP
-    >>> hex(t.pa), t.level, t.size                                        # doctest: +SKIP
-    ('0x409033c8', 3, 4096)
+    >>> from pagewalk.hw.aarch64.builder import TableBuilder
+    >>> from pagewalk.phys.ram import SimulatedRAM
+    >>> b = TableBuilder(SimulatedRAM(), Geometry(4096, 48))
+    >>> _ = b.map(0xffff000000212000, 0x40900000, read_only=True)
+    >>> t = translate(b.memory, b.geometry, b.root, 0xffff0000002123c8)
+    >>> hex(t.pa), t.level, t.size, t.writable, [s.level for s in t.steps]
+    ('0x409003c8', 3, 4096, False, [0, 1, 2, 3])
     """
     g = geometry
     va = untag(va, tbi)
@@ -172,10 +196,8 @@ def make_virt_to_phys(mem, geometry: Geometry, root: int, *, tbi: bool = True):
     does: for each level-2 slot, the PTE table's words or the block's base.
     """
     g = geometry
-    high_shift, high_mask, high_to = (8, 3, 50) if g.ds else (12, 0xF, 48) if g.pa52_64k else (0, 0, 0)
-
-    def address_mask(shift: int) -> int:
-        return ((1 << (50 if g.ds else 48)) - 1) & ~((1 << shift) - 1)
+    high_shift, high_mask, high_to = g.oa.high_at, g.oa.high_mask, g.oa.high_to
+    address_mask = g.oa.low_mask
 
     def oa(d: int, mask: int) -> int:
         return d & mask | (d >> high_shift & high_mask) << high_to
@@ -237,14 +259,6 @@ def _u(x: int) -> np.uint64:
     return np.uint64(x & MASK64)
 
 
-def _oa_batch(g: Geometry, desc: np.ndarray, shift: int) -> np.ndarray:
-    if g.ds:
-        return (desc & _u(((1 << 50) - 1) & ~((1 << shift) - 1))) | (((desc >> _u(8)) & _u(3)) << _u(50))
-    if g.pa52_64k:
-        return (desc & _u(((1 << 48) - 1) & ~((1 << shift) - 1))) | (((desc >> _u(12)) & _u(0xF)) << _u(48))
-    return desc & _u(((1 << 48) - 1) & ~((1 << shift) - 1))
-
-
 def translate_batch(mem, geometry: Geometry, root: int, vas, *, tbi: bool = True) -> BatchTranslation:
     """Translate many TTBR1 VAs at once (vectorised: one gather per level).
 
@@ -267,44 +281,29 @@ def translate_batch(mem, geometry: Geometry, root: int, vas, *, tbi: bool = True
         if not len(live):
             break
         shift = g.level_shift(level)
-        desc, ok = gather_u64(mem, table + ((live_va >> _u(shift)) & _u(g.entries(level) - 1)) * _u(8))
+        desc, ok = mem.gather_u64(table + ((live_va >> _u(shift)) & _u(g.entries(level) - 1)) * _u(8))
         if not ok.all():
             live, live_va, desc = live[ok], live_va[ok], desc[ok]
         kind = desc & _u(3)
         if level < 3:
             descend = kind == _u(3)
             if descend.all():                     # above the leaves, usually everyone goes on
-                table = _oa_batch(g, desc, g.page_shift)
+                table = g.oa.decode_array(desc, g.page_shift)
                 continue
         leaf_kind = _u(3 if level == 3 else 1)
         if level == 3 or g.block_allowed(level):
             leaf = kind == leaf_kind
             if leaf.all():                        # the common case at the leaves: no masked copies
                 desc_out[live], level_out[live], mapped[live] = desc, level, True
-                pa[live] = _oa_batch(g, desc, shift) | (live_va & _u((1 << shift) - 1))
+                pa[live] = g.oa.decode_array(desc, shift) | (live_va & _u((1 << shift) - 1))
                 break
             hit = live[leaf]
-            pa[hit] = _oa_batch(g, desc[leaf], shift) | (live_va[leaf] & _u((1 << shift) - 1))
+            pa[hit] = g.oa.decode_array(desc[leaf], shift) | (live_va[leaf] & _u((1 << shift) - 1))
             mapped[hit] = True
         if level == 3:
             descend = np.zeros(len(live), dtype=bool)
         stop = ~descend
         desc_out[live[stop]], level_out[live[stop]] = desc[stop], level
         if level < 3:
-            live, live_va, table = live[descend], live_va[descend], _oa_batch(g, desc[descend], g.page_shift)
+            live, live_va, table = live[descend], live_va[descend], g.oa.decode_array(desc[descend], g.page_shift)
     return BatchTranslation(pa, mapped, level_out, desc_out)
-
-
-def gather_u64(mem, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Read 64-bit words at many PAs: `(values, ok)`; `ok` is False where not backed."""
-    fast = getattr(mem, "gather_u64", None)
-    if fast is not None:
-        return fast(pas)
-    values = np.zeros(len(pas), dtype=np.uint64)
-    ok = np.ones(len(pas), dtype=bool)
-    for i, p in enumerate(pas.tolist()):
-        try:
-            values[i] = mem.read_u64(p)
-        except PhysicalAddressError:
-            ok[i] = False
-    return values, ok

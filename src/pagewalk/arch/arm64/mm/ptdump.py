@@ -13,12 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import io
+
+from ....mm.ptdump import ptdump_walk_pgd
+from ....phys.memory import MASK64
+from ..asm.pgtable_hwdef import (
+    LEVEL_NAMES, MT_DEVICE_nGnRE, MT_DEVICE_nGnRnE, MT_NORMAL, MT_NORMAL_NC, MT_NORMAL_TAGGED, PMD_TYPE_MASK,
+    PMD_TYPE_SECT, PTE_AF, PTE_ATTRINDX_MASK, PTE_CONT, PTE_GP, PTE_NG, PTE_PXN, PTE_RDONLY, PTE_SHARED,
+    PTE_TABLE_BIT, PTE_USER, PTE_UXN, PTE_VALID,
+)
 from .layout import Marker
 
-PTE_VALID, PTE_TABLE_BIT, PTE_USER, PTE_RDONLY = 1 << 0, 1 << 1, 1 << 6, 1 << 7
-PTE_SHARED, PTE_AF, PTE_NG, PTE_GP = 3 << 8, 1 << 10, 1 << 11, 1 << 50
-PTE_CONT, PTE_PXN, PTE_UXN, PTE_ATTRINDX_MASK = 1 << 52, 1 << 53, 1 << 54, 7 << 2
-PMD_TYPE_MASK, PMD_TYPE_SECT = 3, 1
+__all__ = ["pte_bits", "level_names", "format_prot", "format_size", "Range", "PgState", "TextSink", "NullSink",
+           "RowSink", "render_ptdump", "BLK_TYPE_MASK_SINCE", "RUNTIME_FOLD_SINCE"]
 #: v6.13 (commit dc9b74a76320): BLK tests "bit 1 clear and bit 0 set", not just bit 1.
 BLK_TYPE_MASK_SINCE = (6, 13)
 #: v6.9 (LPA2): fixed level names and note_page()'s run-time fold remap.
@@ -54,16 +61,18 @@ def pte_bits(version: tuple[int, int, int]) -> tuple[ProtBits, ...]:
         blk,
         ProtBits(PTE_UXN, PTE_UXN, "UXN", "   "),
         ProtBits(PTE_GP, PTE_GP, "GP", "  "),
-        mt(3, "DEVICE/nGnRnE"), mt(4, "DEVICE/nGnRE"), mt(2, "MEM/NORMAL-NC"),
-        mt(0, "MEM/NORMAL"), mt(1, "MEM/NORMAL-TAGGED"),
+        mt(MT_DEVICE_nGnRnE, "DEVICE/nGnRnE"), mt(MT_DEVICE_nGnRE, "DEVICE/nGnRE"), mt(MT_NORMAL_NC, "MEM/NORMAL-NC"),
+        mt(MT_NORMAL, "MEM/NORMAL"), mt(MT_NORMAL_TAGGED, "MEM/NORMAL-TAGGED"),
     )
 
 
 def level_names(version: tuple[int, int, int], pgtable_levels: int) -> tuple[str, ...]:
     """`pg_level[].name`: fixed from v6.9; before, folded PUD/PMD slots read "PGD"."""
-    if version >= RUNTIME_FOLD_SINCE:
-        return ("PGD", "P4D", "PUD", "PMD", "PTE")
-    return ("PGD", "P4D", "PUD" if pgtable_levels > 3 else "PGD", "PMD" if pgtable_levels > 2 else "PGD", "PTE")
+    names = [name.upper() for name in LEVEL_NAMES]
+    if version < RUNTIME_FOLD_SINCE:
+        names[2] = names[2] if pgtable_levels > 3 else "PGD"
+        names[3] = names[3] if pgtable_levels > 2 else "PGD"
+    return tuple(names)
 
 
 def format_prot(bits: tuple[ProtBits, ...], prot: int) -> str:
@@ -77,7 +86,7 @@ def format_prot(bits: tuple[ProtBits, ...], prot: int) -> str:
 
 
 def format_size(start: int, end: int) -> str:
-    delta = ((end - start) % (1 << 64)) >> 10
+    delta = ((end - start) & MASK64) >> 10
     unit = 0
     while not delta & 1023 and unit < len(UNITS) - 1:
         delta >>= 10
@@ -114,11 +123,26 @@ class TextSink:
 
 
 class NullSink:
+    """Drops every row (check_wx only counts)."""
+
     def marker(self, name: str) -> None:
         pass
 
     def range(self, row: Range) -> None:
         pass
+
+
+class RowSink:
+    """Collects rows: `('marker', name)` and `('range', Range)` in order."""
+
+    def __init__(self):
+        self.rows: list[tuple[str, object]] = []
+
+    def marker(self, name: str) -> None:
+        self.rows.append(("marker", name))
+
+    def range(self, row: Range) -> None:
+        self.rows.append(("range", row))
 
 
 class PgState:
@@ -130,7 +154,7 @@ class PgState:
     def __init__(self, markers: list[Marker], version: tuple[int, int, int], pgtable_levels: int,
                  page_size: int, sink=None, check_wx: bool = False,
                  p4d_folded: bool = False, pud_folded: bool = False):
-        self.markers = markers + [Marker((1 << 64) - 1, "")]
+        self.markers = markers + [Marker(MASK64, "")]
         self.bits = pte_bits(version)
         self.mask = 0
         for b in self.bits:
@@ -201,13 +225,13 @@ class PgState:
         if not self.check_wx or self.current_prot & PTE_RDONLY or self.current_prot & PTE_PXN:
             return
         self.wx_warnings.append(f"arm64/mm: Found insecure W+X mapping at address {self.start_address:#018x}")
-        self.wx_pages += (addr - self.start_address) % (1 << 64) // self.page_size
+        self.wx_pages += ((addr - self.start_address) & MASK64) // self.page_size
 
     def _note_prot_uxn(self, addr: int) -> None:
         if not self.check_wx or self.current_prot & PTE_UXN:
             return
         self.wx_warnings.append(f"arm64/mm: Found non-UXN mapping at address {self.start_address:#018x}")
-        self.uxn_pages += (addr - self.start_address) % (1 << 64) // self.page_size
+        self.uxn_pages += ((addr - self.start_address) & MASK64) // self.page_size
 
     def wx_summary(self) -> str:
         """The line ptdump_check_wx() prints."""
@@ -220,11 +244,11 @@ class PgState:
 def render_ptdump(machine, markers: list[Marker], start: int, out=None, sink=None, check_wx: bool = False):
     """Run mm/ptdump over a machine's kernel tables from `start` to the top; text unless a sink is given."""
     import io
-    from ...mm.ptdump import ptdump_walk_pgd
+    from ....mm.ptdump import ptdump_walk_pgd
     arch = machine.arch
     buf = io.StringIO() if out is None and sink is None else None
     state = PgState(markers, arch.version, arch.pgtable_levels, arch.page_size,
                     sink or TextSink(out or buf), check_wx, p4d_folded=arch.mm_p4d_folded(),
                     pud_folded=arch.mm_pud_folded())
-    ptdump_walk_pgd(state, machine.init_mm, [(start, (1 << 64) - 1)])
+    ptdump_walk_pgd(state, machine.init_mm, [(start, MASK64)])
     return state if check_wx else (buf.getvalue() if buf is not None else None)

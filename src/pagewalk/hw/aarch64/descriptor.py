@@ -7,41 +7,14 @@ pgtable-hwdef.h, pgtable-prot.h) noted where they differ.
 from dataclasses import dataclass
 from enum import Enum
 
-from .geometry import Geometry, bits
+from .bits import ATTRINDX_SHIFT, SH_NAMES, SH_SHIFT, Bit, bits
+from .geometry import Geometry
 
-
-class Bit:
-    """Single-bit fields of block, page and table descriptors (plain ints: hot paths use them)."""
-    VALID = 1 << 0          # PTE_VALID
-    TABLE = 1 << 1          # PTE_TABLE_BIT / type: 1 = table or page, 0 = block
-    NS = 1 << 5
-    AP1 = 1 << 6            # PTE_USER: EL0 access
-    AP2 = 1 << 7            # PTE_RDONLY
-    AF = 1 << 10            # PTE_AF
-    NG = 1 << 11            # PTE_NG; also PTE_PRESENT_INVALID when VALID is clear (6.10+)
-    NT = 1 << 16            # block descriptors, FEAT_BBM
-    GP = 1 << 50            # PTE_GP (BTI guarded page)
-    DBM = 1 << 51           # PTE_DBM = Linux PTE_WRITE
-    CONT = 1 << 52          # PTE_CONT
-    PXN = 1 << 53           # PTE_PXN
-    UXN = 1 << 54           # PTE_UXN
-    SW_DIRTY = 1 << 55      # PTE_DIRTY
-    SW_SPECIAL = 1 << 56    # PTE_SPECIAL
-    SW_DEVMAP = 1 << 57     # PTE_DEVMAP (6.1, 6.12)
-    SW_58 = 1 << 58         # PTE_UFFD_WP; 6.1 PTE_PROT_NONE
-    PXN_TABLE = 1 << 59     # also PBHA[0]; 6.1 PMD_PRESENT_INVALID on leaves
-    UXN_TABLE = 1 << 60
-    AP_TABLE_NO_EL0 = 1 << 61
-    AP_TABLE_RDONLY = 1 << 62
-    NS_TABLE = 1 << 63
-
-
-ATTRINDX_SHIFT, ATTRINDX_MASK = 2, 0x7 << 2
-SH_SHIFT, SH_MASK = 8, 0x3 << 8
-SH_NAMES = {0b00: "non-shareable", 0b01: "reserved", 0b10: "outer", 0b11: "inner"}
+__all__ = ["Bit", "Kind", "kind", "Descriptor", "table_descriptor", "leaf_descriptor"]
 
 
 class Kind(Enum):
+    """How the hardware reads a descriptor at a level."""
     INVALID = "invalid"
     TABLE = "table"
     BLOCK = "block"
@@ -64,7 +37,6 @@ def kind(desc: int, level: int, geometry: Geometry) -> Kind:
 class Descriptor:
     """A descriptor value read at a level of a regime, decoded on demand.
 
-    >>> from pagewalk.arch.arm64.geometry import Geometry
     >>> d = Descriptor(0x00c0000040400481, 2, Geometry(4096, 52, ds=True))
     >>> d.kind.value, hex(d.output_address), d.read_only, d.pxn
     ('block', '0x40400000', True, False)

@@ -8,22 +8,16 @@ allowed, and the output-address format.
 from dataclasses import dataclass
 from functools import cached_property
 
+from .bits import OutputAddress, bits
+
+__all__ = ["Geometry", "GRANULES", "TG1_GRANULE"]
+
 GRANULES = {4096: 12, 16384: 14, 65536: 16}
 #: TCR_EL1.TG1 encodings (not TG0's!): 0b01 16K, 0b10 4K, 0b11 64K.
 TG1_GRANULE = {0b01: 16384, 0b10: 4096, 0b11: 65536}
 #: CONFIG_ARM64_CONT_PTE_SHIFT / CONT_PMD_SHIFT per granule (entries per contiguous group = 1 << shift).
 CONT_PTE_SHIFT = {12: 4, 14: 7, 16: 5}
 CONT_PMD_SHIFT = {12: 4, 14: 5, 16: 5}
-MASK64 = (1 << 64) - 1
-
-
-def bits(value: int, high: int, low: int) -> int:
-    """`value[high:low]`, the bit field as an integer."""
-    return (value >> low) & ((1 << (high - low + 1)) - 1)
-
-
-def field_mask(high: int, low: int) -> int:
-    return ((1 << (high - low + 1)) - 1) << low
 
 
 @dataclass(frozen=True)
@@ -88,10 +82,6 @@ class Geometry:
     def start_level(self) -> int:
         return 4 - self.levels
 
-    @cached_property
-    def oa_bits(self) -> int:
-        return 52 if (self.ds or self.pa52_64k) else 48
-
     def level_shift(self, level: int) -> int:
         return self.page_shift + self.bits_per_level * (3 - level)
 
@@ -132,25 +122,22 @@ class Geometry:
         return 1 << shift[self.page_shift]
 
     # -- output addresses (aarch64-vmsa.md §3.5) --------------------------
+    @cached_property
+    def oa(self) -> OutputAddress:
+        """This regime's output-address format."""
+        return OutputAddress.for_format(self.ds, self.pa52_64k)
+
+    @cached_property
+    def oa_bits(self) -> int:
+        return self.oa.oa_bits
+
     def output_address(self, desc: int, shift: int) -> int:
         """OA base of a block/page/table descriptor whose address field starts at `shift`."""
-        if self.ds:
-            return (desc & field_mask(49, shift)) | (bits(desc, 9, 8) << 50)
-        if self.pa52_64k:
-            return (desc & field_mask(47, shift)) | (bits(desc, 15, 12) << 48)
-        return desc & field_mask(47, shift)
+        return self.oa.decode(desc, shift)
 
     def encode_address(self, pa: int, shift: int) -> int:
         """The descriptor bits that hold `pa` (aligned to `1 << shift`)."""
-        if pa & ((1 << shift) - 1):
-            raise ValueError(f"address {pa:#x} is not aligned to {1 << shift:#x}")
-        if pa >> self.oa_bits:
-            raise ValueError(f"address {pa:#x} needs more than {self.oa_bits} output-address bits")
-        if self.ds:
-            return (pa & field_mask(49, shift)) | (bits(pa, 51, 50) << 8)
-        if self.pa52_64k:
-            return (pa & field_mask(47, shift)) | (bits(pa, 51, 48) << 12)
-        return pa
+        return self.oa.encode(pa, shift)
 
     def __str__(self) -> str:
         extra = " LPA2" if self.ds else (" 52-bit PA" if self.pa52_64k else "")

@@ -1,0 +1,1 @@
+"""Hardware: the Arm architecture, independent of any operating system."""

@@ -1,0 +1,80 @@
+"""Boot configuration of a simulated kernel: build options, command line, CPU features.
+
+>>> c = KernelConfig(era="6.12", rodata="on")
+>>> c.version, c.rodata_full, KernelConfig(era="later", rodata="on").rodata_full
+((6, 12, 117), False, True)
+"""
+
+from dataclasses import dataclass
+
+from ..mm.era import Era
+
+__all__ = ["KernelConfig", "RODATA", "RODATA_FULL_DEFAULT_SINCE"]
+
+RODATA = ("full", "on", "noalias", "off")
+#: v6.17 made rodata_full the default and "rodata=on" mean full; "noalias" is the non-full mode.
+RODATA_FULL_DEFAULT_SINCE = (6, 17)
+
+
+@dataclass
+class KernelConfig:
+    """Boot configuration: build options, command line and CPU features."""
+    era: Era = Era.LATER
+    page_size: int = 4096
+    va_bits: int = 48
+    vabits_actual: int | None = None
+    rodata: str = "full"
+    bbml2: bool = False
+    kfence: bool = False
+    kfence_early_init: bool = True
+    kpti: bool = False
+    bti: bool = False
+    debug_pagealloc: bool = False
+    realm: bool = False
+    ram: int = 1 << 30
+    ram_base: int = 0x40000000
+    caps_finalized: bool = True
+    page_allocator_up: bool = True
+    online_cpus: int = 1
+    #: UP-6.18 with the Nov-2025 atomic-context fix (False: as first merged).
+    nov2025_fix: bool = True
+    #: PROT_NS_SHARED: the realm's "shared" IPA bit (the top bit of a 48-bit IPA space).
+    realm_shared_bit: int = 1 << 47
+    #: Kernel version whose predicates apply (default: the era's).
+    version: tuple[int, int, int] | None = None
+
+    def __post_init__(self):
+        self.era = Era.parse(self.era)
+        if self.rodata not in RODATA:
+            raise ValueError(f"rodata={self.rodata!r}: one of {', '.join(RODATA)}")
+        self.version = self.version or self.era.version
+
+    @property
+    def rodata_full(self) -> bool:
+        """`rodata_full` as this era parses `rodata=` (arm64-pageattr.md §1.5)."""
+        if self.version >= RODATA_FULL_DEFAULT_SINCE:
+            return self.rodata in ("full", "on")
+        return self.rodata == "full"
+
+    def kfence_late(self) -> bool:
+        """`arm64_kfence_can_set_direct_map()`: KFENCE built in but not initialised early."""
+        return self.kfence and not self.kfence_early_init
+
+    def can_set_direct_map(self) -> bool:
+        """`can_set_direct_map()`: the linear map may change page by page."""
+        realm = self.realm and self.era.has_realm_pageattr
+        return self.rodata_full or self.debug_pagealloc or self.kfence_late() or realm
+
+    def force_pte_mapping(self) -> bool:
+        """`force_pte_mapping()` (6.18+): the linear map must be PTE-only (no BBML2 to split it later).
+        Before and after capabilities are finalized the model's boot CPU and system agree on BBML2."""
+        return self.debug_pagealloc or (not self.bbml2 and (self.rodata_full or self.kfence_late() or self.realm))
+
+    def linear_map_page_granular(self) -> bool:
+        """map_mem()'s NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS: force_pte_mapping() (6.18+), else can_set_direct_map()."""
+        return self.force_pte_mapping() if self.era.has_split_on_demand else self.can_set_direct_map()
+
+    @property
+    def bbml2_system_ready(self) -> bool:
+        """`system_supports_bbml2_noabort()`: false until capabilities are finalized."""
+        return self.bbml2 and self.caps_finalized

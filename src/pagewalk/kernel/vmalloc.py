@@ -1,0 +1,78 @@
+"""vmalloc, vmap and vfree on a simulated kernel (linux: mm/vmalloc.c `__vmalloc_node_range()`,
+`vmap()`, `vfree()`; arch/arm64 `arch_vmap_pmd_supported()` / `arch_vmap_pte_range_map_size()`).
+
+Pages come from the kernel's data pages (physically contiguous here), the
+VA from its vmalloc space with a trailing guard page. Called as the
+kernel's methods: `k.vmalloc(size)`.
+
+>>> from pagewalk import boot
+>>> k = boot()
+>>> v = k.vmalloc(3 * 4096)
+>>> k.vmalloc_space.find_vm_area(v).nr_pages, k.translate(v + 2 * 4096).mapped, k.translate(v + 3 * 4096).mapped
+(3, True, False)
+>>> k.vfree(v); k.translate(v).mapped
+False
+"""
+
+from ..arch.arm64.asm.pgtable import PMD
+from ..arch.arm64.mm.mapping import Prot
+from ..errors import AddressError
+from ..mm.vmalloc import VM_ALLOC, VM_ALLOW_HUGE_VMAP, VM_MAP
+
+__all__ = ["vmalloc", "vmalloc_huge", "vmap", "vfree"]
+
+
+def _map_area(k, size: int, *, huge: bool, flags: int) -> int | None:
+    page = k.machine.arch.page_size
+    size = -(-size // page) * page
+    pmd = 1 << k.machine.arch.shift[PMD]
+    cont = page * k.machine.arch.hw.contiguous_entries(3)
+    if huge:
+        flags |= VM_ALLOW_HUGE_VMAP
+    unit = pmd if huge and size >= pmd else (cont if huge and size >= cont and k.machine.era.vmap_cont_ptes else page)
+    va = k.vmalloc_space.alloc_va(size + page, unit)
+    if va is None:
+        raise MemoryError("vmalloc space exhausted")
+    pfns = k.alloc_data_pages(size // page, align=unit // page)
+    if unit == page:     # the pages are physically contiguous here: one run of plain PTEs
+        err = k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=False, cont=False)
+    else:
+        err = k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=unit == pmd, cont=True)
+    if err:
+        k.mapper.unmap_range(va, va + size)
+        return None
+    k.register_area(va, size + page, flags, pfns, (unit // page).bit_length() - 1, caller="vmalloc")
+    return va
+
+
+def vmalloc(k, size: int) -> int | None:
+    """`vmalloc()`: pages, a VA range with a guard page, PTEs; None (NULL) when a table allocation failed."""
+    return _map_area(k, size, huge=False, flags=VM_ALLOC)
+
+
+def vmalloc_huge(k, size: int) -> int | None:
+    """`vmalloc_huge()`: PMD blocks (or contiguous PTEs) where the size allows."""
+    return _map_area(k, size, huge=True, flags=VM_ALLOC)
+
+
+def vmap(k, pfns: list[int]) -> int:
+    """`vmap(pages, n, VM_MAP, PAGE_KERNEL)`."""
+    page = k.machine.arch.page_size
+    va = k.vmalloc_space.alloc_va((len(pfns) + 1) * page, page)
+    if va is None:
+        raise MemoryError("vmalloc space exhausted")
+    for i, pfn in enumerate(pfns):
+        k.mapper.map_range(va + i * page, pfn * page, page, Prot.kernel(k), blocks=False, cont=False)
+    k.register_area(va, (len(pfns) + 1) * page, VM_MAP, list(pfns), caller="vmap")
+    return va
+
+
+def vfree(k, addr: int) -> None:
+    """`vfree()`: unmap, free emptied table pages, queue the lazy TLB flush, free the pages."""
+    area = k.vmalloc_space.find_vm_area(addr)
+    if area is None or area.addr != addr or not area.flags & (VM_ALLOC | VM_MAP):
+        raise AddressError(f"vfree({addr:#x}): not the start of a vmalloc/vmap area")
+    end = area.addr + area.usable_size(k.machine.arch.page_size)
+    k.mapper.unmap_range(area.addr, end)
+    k.vmalloc_space.lazy_aliases.append((area.addr, end))
+    k.vmalloc_space.remove(area)            # data pages are not recycled: every PA stays unique

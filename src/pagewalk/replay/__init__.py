@@ -1,0 +1,1 @@
+"""Replaying what real kernels did: walker callback traces and pageattr traces."""
