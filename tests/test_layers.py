@@ -117,3 +117,9 @@ def test_package_api_is_curated():
     assert "walk_page_range" in pagewalk.__all__ and "boot" in pagewalk.__all__ and "translate" in pagewalk.__all__
     assert all(hasattr(pagewalk, n) for n in pagewalk.__all__)
     assert isinstance(pagewalk.kernel, type(pagewalk)), "pagewalk.kernel is the subpackage, not shadowed"
+
+
+def test_readme_examples():
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    result = doctest.testfile(str(readme), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 10 and result.failed == 0

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conftest import CAPTURES, needs_shared
-from pagewalk import boot, boot_from_dump
+from pagewalk import boot, boot_from_dump, table_pages
 
 ERAS = ["6.12", "base", "seed-v2", "seed-review", "6.18", "later"]
 RDONLY, WRITE, PXN = 1 << 7, 1 << 51, 1 << 53
@@ -23,17 +23,8 @@ EXPECT = {"ro": lambda d: d & RDONLY and not d & WRITE, "rw": lambda d: d & WRIT
 
 
 def reachable_tables(k) -> set[int]:
-    hw, mem = k.machine.arch.hw, k.machine.memory
-    found, stack = set(), [(hw.start_level, k.ttbr1, hw.top_entries)]
-    while stack:
-        level, table, n = stack.pop()
-        found.add(table - table % hw.page_size)
-        if level == 3:
-            continue
-        for v in mem.read_table(table, n).tolist():
-            if v & 3 == 3:
-                stack.append((level + 1, hw.output_address(v, hw.page_shift), hw.entries(level + 1)))
-    return found
+    hw = k.machine.arch.hw
+    return {t.pa - t.pa % hw.page_size for t in table_pages(k.machine.memory, hw, k.ttbr1)}
 
 
 class PageattrMachine(RuleBasedStateMachine):

@@ -101,14 +101,9 @@ def test_vmsa_11_table_bits_11_2_ignored():
 
 def _all_descriptors(dump):
     """(level, value) for every entry of every table reachable from TTBR1."""
-    g = dump.geometry
-    stack = [(g.start_level, dump.ttbr1, g.top_entries)]
-    while stack:
-        level, table, n = stack.pop()
-        for v in dump.memory.read_table(table, n).tolist():
-            yield level, v
-            if level < 3 and kind(v, level, g) is Kind.TABLE:
-                stack.append((level + 1, g.output_address(v, g.page_shift), g.entries(level + 1)))
+    for table in dump.table_pages():
+        for v in dump.memory.read_table(table.pa, table.entries).tolist():
+            yield table.level, v
 
 
 @needs_shared

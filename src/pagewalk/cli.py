@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .dump.kernel_dump import KernelDump, warn
 from .errors import PagewalkError
+from .phys.memory import MASK64
 
 __all__ = ["main", "build_parser"]
 
@@ -175,7 +176,7 @@ def cmd_ptdump(args) -> int:
         for kind, row in d.ptdump_rows():
             if kind == "range":
                 out.write(json.dumps({
-                    "start": f"{row.start:#018x}", "end": f"{row.end:#018x}", "size": (row.end - row.start) % (1 << 64),
+                    "start": f"{row.start:#018x}", "end": f"{row.end:#018x}", "size": (row.end - row.start) & MASK64,
                     "level": row.level_name, "prot": f"{row.prot:#x}",
                     "attributes": row.attributes.split(), "marker": row.marker}) + "\n")
         return 0

@@ -37,26 +37,21 @@ class ExecutionContext:
             self.log.might_sleep(site, f"{what} ({self.describe()})")
 
     @contextmanager
+    def _raised(self, counter: str):
+        setattr(self, counter, getattr(self, counter) + 1)
+        try:
+            yield self
+        finally:
+            setattr(self, counter, getattr(self, counter) - 1)
+
     def in_softirq(self):
         """Run the body as a softirq handler (e.g. a KFENCE timer)."""
-        self.softirq += 1
-        try:
-            yield self
-        finally:
-            self.softirq -= 1
+        return self._raised("softirq")
 
-    @contextmanager
     def in_hardirq(self):
-        self.hardirq += 1
-        try:
-            yield self
-        finally:
-            self.hardirq -= 1
+        """Run the body as a hard interrupt handler."""
+        return self._raised("hardirq")
 
-    @contextmanager
     def irqs_disabled(self):
-        self.irqs_off += 1
-        try:
-            yield self
-        finally:
-            self.irqs_off -= 1
+        """Run the body with interrupts disabled (local_irq_save())."""
+        return self._raised("irqs_off")

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from ..arch.arm64.asm.pgtable import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
 from ..errors import PagewalkError, ReadOnlyMemoryError
+from ..phys.memory import MASK64
 from .mm_types import VM_PFNMAP, mm_struct, vm_area_struct
 
 # enum page_walk_action
@@ -117,12 +118,12 @@ class mm_walk:  # noqa: N801 - kernel name
 def real_depth(walk: mm_walk, depth: int) -> int:
     """Map a hole's depth through build-time folding (not run-time folding)."""
     folded = walk.arch.compile_folded
-    if depth == 3 and folded[PMD]:
-        depth = 2
-    if depth == 2 and folded[PUD]:
-        depth = 1
-    if depth == 1 and folded[P4D]:
-        depth = 0
+    if depth == PMD and folded[PMD]:
+        depth = PUD
+    if depth == PUD and folded[PUD]:
+        depth = P4D
+    if depth == P4D and folded[P4D]:
+        depth = PGD
     return depth
 
 
@@ -414,7 +415,7 @@ def huge_pte_offset(walk: mm_walk, addr: int, size: int) -> int | None:
 
 def walk_hugetlb_range(addr: int, end: int, walk: mm_walk) -> int:
     ops, size = walk.ops, walk.vma.huge_page_size
-    hmask = ~(size - 1) & ((1 << 64) - 1)
+    hmask = ~(size - 1) & MASK64
     while True:
         nxt = min((addr & hmask) + size, end)
         ptr = huge_pte_offset(walk, addr & hmask, size)

@@ -82,9 +82,11 @@ def _drop_contained(segments: list[Segment]) -> list[Segment]:
 class ElfCoreMemory:
     """Physical memory backed by an ELF core file (read-only).
 
-    >>> mem = ElfCoreMemory("dump.elf")            # doctest: +SKIP
-    >>> hex(mem.read_u64(0x4075c000))              # doctest: +SKIP
-    '0x180000007ffff003'
+    >>> from pathlib import Path
+    >>> import pagewalk
+    >>> mem = open_dump_memory(Path(pagewalk.__file__).parent / "data" / "default.elf.zst")
+    >>> mem.writable, len(mem.segments) > 1, mem.note("VMCOREINFO").desc.startswith(b"OSRELEASE=6.12")
+    (False, True, True)
     """
 
     writable = False

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from errno import E2BIG
 
 from ..arch.arm64.asm.pgtable import PMD, PUD
+from ..arch.arm64.asm.pgtable_hwdef import PMD_TYPE_MASK, PMD_TYPE_SECT, PTE_CONT
 from ..errors import PagewalkError
 from ..mm.mm_types import VM_HUGETLB, vm_area_struct
 from ..mm.pagewalk import (
@@ -398,8 +399,8 @@ def infer_hugetlb_sizes(machine, mm) -> None:
                 ptr = huge_pte_offset(walk, vma.vm_start, size)
             except PagewalkError:
                 pass
-            level_ok = size in (cont_pte,) and ptr is not None and walk.read(ptr) & (1 << 52)
-            block_ok = size in (pmd, cont_pmd, pud) and ptr is not None and walk.read(ptr) & 3 == 1
+            level_ok = size in (cont_pte,) and ptr is not None and walk.read(ptr) & PTE_CONT
+            block_ok = size in (pmd, cont_pmd, pud) and ptr is not None and walk.read(ptr) & PMD_TYPE_MASK == PMD_TYPE_SECT
             if level_ok or block_ok:
                 vma.huge_page_size = size
                 break

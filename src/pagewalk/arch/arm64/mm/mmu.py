@@ -110,8 +110,6 @@ class Splitter:
 
     def range_split_to_ptes(self, start: int, end: int) -> int:
         """range_split_to_ptes(): every block and contiguous group in [start, end) becomes plain PTEs."""
-        from ....mm.pagewalk import (
-            ACTION_CONTINUE, mm_walk_ops, walk_kernel_page_table_range_lockless, walk_kernel_tables)
         arch, hw = self.arch, self.arch.hw
 
         def pud_entry(ptr, addr, nxt, walk):

@@ -243,8 +243,6 @@ class PgState:
 
 def render_ptdump(machine, markers: list[Marker], start: int, out=None, sink=None, check_wx: bool = False):
     """Run mm/ptdump over a machine's kernel tables from `start` to the top; text unless a sink is given."""
-    import io
-    from ....mm.ptdump import ptdump_walk_pgd
     arch = machine.arch
     buf = io.StringIO() if out is None and sink is None else None
     state = PgState(markers, arch.version, arch.pgtable_levels, arch.page_size,
