@@ -35,7 +35,7 @@ print(rss() - start, rss() - imported)
 
 def main() -> None:
     from pagewalk import KernelDump
-    from pagewalk.phys.elfcore import decompress_zst
+    from pagewalk.phys.dumpfile import decompress_zst
 
     try:
         import drgn

@@ -83,7 +83,7 @@ def pagewalk_walks(m) -> tuple[float, float, int]:
 
 def ptdump_timing(name="6.12-4k-max-default"):
     from pagewalk import KernelDump
-    from pagewalk.phys.elfcore import decompress_zst
+    from pagewalk.phys.dumpfile import decompress_zst
     elf = decompress_zst(CAPTURES / name / "dump.elf.zst")
     dump = KernelDump.open(elf, search_config=False)
     dump.layout                                            # build options from kallsyms, once

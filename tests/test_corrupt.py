@@ -10,7 +10,7 @@ from pagewalk.dump.kernel_dump import DEFAULT_DUMP
 from pagewalk.errors import PagewalkError
 from pagewalk.dump.extract import table_pages
 from pagewalk.phys.elfcore import ElfCoreMemory, Note, write_elf_core
-from pagewalk.phys.elfcore import decompress_zst
+from pagewalk.phys.dumpfile import decompress_zst
 
 
 @pytest.fixture(scope="module")

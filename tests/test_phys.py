@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pagewalk.errors import DumpError, PhysicalAddressError, PoisonedPageError, ReadOnlyMemoryError
-from pagewalk.phys.elfcore import ElfCoreMemory, Note, open_dump_memory, write_elf_core
+from pagewalk.phys.dumpfile import open_dump_memory
+from pagewalk.phys.elfcore import ElfCoreMemory, Note, write_elf_core
 from pagewalk.phys.memory import PhysicalMemory
 from pagewalk.phys.ram import SimulatedRAM
 from pagewalk.phys.vmcoreinfo import VmcoreInfo

@@ -25,7 +25,7 @@ from ..hw.aarch64.tables import Mapping, TablePage, mappings, table_pages
 from ..hw.aarch64.translate import Translation, kernel_address, make_virt_to_phys, translate, translate_batch
 from ..mm.era import Era
 from ..mm.machine import Machine
-from ..phys.elfcore import open_dump_memory
+from ..phys.dumpfile import open_dump_memory
 from ..phys.memory import MASK64, PhysicalMemory
 from ..phys.vmcoreinfo import VmcoreInfo
 

@@ -11,7 +11,6 @@ import bisect
 import mmap
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +18,13 @@ import numpy as np
 
 from ..errors import DumpError, PhysicalAddressError, ReadOnlyMemoryError
 
-__all__ = ["ElfCoreMemory", "Note", "Segment", "open_dump_memory", "write_elf_core"]
+__all__ = ["ElfCoreMemory", "Note", "Segment", "parse_notes", "write_elf_core", "ELF_MAGIC"]
 
 EM_AARCH64 = 183
 ET_CORE = 4
 PT_LOAD = 1
 PT_NOTE = 4
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ELF_MAGIC = b"\x7fELF"
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
 _NHDR = struct.Struct("<III")
@@ -84,6 +83,7 @@ class ElfCoreMemory:
 
     >>> from pathlib import Path
     >>> import pagewalk
+    >>> from pagewalk.phys.dumpfile import open_dump_memory
     >>> mem = open_dump_memory(Path(pagewalk.__file__).parent / "data" / "default.elf.zst")
     >>> mem.writable, len(mem.segments) > 1, mem.note("VMCOREINFO").desc.startswith(b"OSRELEASE=6.12")
     (False, True, True)
@@ -226,59 +226,12 @@ class ElfCoreMemory:
             ok |= inside
         return values, ok
 
+    def describe(self) -> dict:
+        """Format facts for `pagewalk info`."""
+        return {"format": "ELF core", "segments": len(self.segments)}
+
     def note(self, name: str) -> Note | None:
         return next((n for n in self.notes if n.name == name), None)
-
-
-_decompressed: dict[tuple[str, int, int], str] = {}
-
-
-def decompress_zst(path: Path) -> str:
-    """Stream a `.zst` dump into a sparse temporary file (cached per process)."""
-    import zstandard
-
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key in _decompressed and os.path.exists(_decompressed[key]):
-        return _decompressed[key]
-    out = tempfile.NamedTemporaryFile(prefix="pagewalk-", suffix=".elf", delete=False)
-    chunk = 1 << 20
-    zero = bytes(chunk)
-    try:
-        with open(path, "rb") as f, out:
-            expected = zstandard.get_frame_parameters(f.read(18)).content_size
-            f.seek(0)
-            reader = zstandard.ZstdDecompressor(max_window_size=1 << 31).stream_reader(f)
-            total = 0
-            while data := reader.read(chunk):
-                total += len(data)
-                if data == zero[:len(data)]:
-                    out.seek(len(data), os.SEEK_CUR)  # leave a hole: dumps are mostly zeros
-                else:
-                    out.write(data)
-            out.truncate()
-        if expected not in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR) and total != expected:
-            raise zstandard.ZstdError(f"the stream ends after {total} of {expected} bytes (truncated file)")
-    except zstandard.ZstdError as e:
-        os.unlink(out.name)
-        raise DumpError(f"{path}: corrupt or truncated zstd data: {e}") from None
-    import atexit
-    atexit.register(lambda p=out.name: os.path.exists(p) and os.unlink(p))
-    _decompressed[key] = out.name
-    return out.name
-
-
-def open_dump_memory(path: str | os.PathLike) -> ElfCoreMemory:
-    """Open an ELF core, or a zstd-compressed one, as read-only physical memory."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise DumpError(f"{path}: cannot open: {e.strerror}") from None
-    if magic == ZSTD_MAGIC:
-        return ElfCoreMemory(decompress_zst(path), display_name=str(path))
-    return ElfCoreMemory(path)
 
 
 def write_elf_core(path: str | os.PathLike, notes: list[Note], chunks: list[tuple[int, bytes]]) -> None:
