@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .dump.kernel_dump import KernelDump, warn
 from .errors import PagewalkError
+from .progress import progress
 from .phys.memory import MASK64
 
 __all__ = ["main", "build_parser"]
@@ -27,8 +28,11 @@ EXIT_ERROR = 2
 
 
 def _open(args) -> KernelDump:
-    dump = KernelDump.open(getattr(args, "dump", None), config=getattr(args, "config", None),
-                           nr_cpus=getattr(args, "nr_cpus", None), search_config=not getattr(args, "no_config", False))
+    with progress("opening the dump", not args.quiet) as update:
+        dump = KernelDump.open(getattr(args, "dump", None), config=getattr(args, "config", None),
+                               nr_cpus=getattr(args, "nr_cpus", None),
+                               search_config=not getattr(args, "no_config", False), progress=update)
+    args.opened.append(dump)
     if getattr(args, "dump", None) is None:
         warn(f"no dump given: using the bundled default ({dump.release})")
     return dump
@@ -60,6 +64,7 @@ def cmd_info(args) -> int:
     layout = d.layout
     facts = {
         "dump": d.name,
+        **d.memory.describe(),
         "kernel": d.release,
         "version": ".".join(map(str, d.version)),
         "walker era": d.machine().era.value,
@@ -278,14 +283,32 @@ def cmd_demo(args) -> int:
 def cmd_extract(args) -> int:
     from .dump.extract import extract
     out = Path(args.out)
-    if out.suffix == ".zst":
-        import zstandard
-        with tempfile.NamedTemporaryFile(suffix=".elf") as tmp:
-            pages, _ = extract(args.dump, tmp.name)
-            with open(tmp.name, "rb") as src, open(out, "wb") as dst:
-                zstandard.ZstdCompressor(level=19).copy_stream(src, dst)
-    else:
-        pages, _ = extract(args.dump, out)
+    if out.is_dir():
+        raise PagewalkError(f"{out}: is a directory; name the file to write")
+    if not out.parent.is_dir():
+        raise PagewalkError(f"{out}: no such directory {out.parent}")
+    if out.exists() and Path(args.dump).exists() and os.path.samefile(out, args.dump):
+        raise PagewalkError(f"{out}: is the dump itself: extract writes a new file")
+    dump = _open(args)
+    # written beside the target and renamed over it only when complete: an interrupted run leaves no half file
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with progress("extracting page tables", not args.quiet) as update:
+            if out.suffix == ".zst":
+                import zstandard
+                with tempfile.NamedTemporaryFile(suffix=".elf") as elf:
+                    pages, _ = extract(dump, elf.name, update)
+                    with open(elf.name, "rb") as src, open(tmp, "wb") as dst:
+                        zstandard.ZstdCompressor(level=19, write_checksum=True).copy_stream(src, dst)
+            else:
+                pages, _ = extract(dump, tmp, update)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise PagewalkError(f"{out}: cannot write: {e.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     print(f"{out}: {pages} pages kept, {out.stat().st_size} bytes")
     return 0
 
@@ -294,6 +317,7 @@ def cmd_extract(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pagewalk", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quiet", action="store_true", help="no progress bars on long work (they only show on a terminal)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def dump_options(sp, positional=True):
@@ -355,8 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.opened = []
     try:
-        return args.func(args)
+        status = args.func(args)
+        for dump in args.opened:
+            if dump.memory.excluded_note():
+                warn(f"{dump.name}: {dump.memory.excluded_note()}")
+        return status
     except PagewalkError as e:
         print(f"pagewalk: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -39,13 +39,14 @@ def kernel_pages(dump: KernelDump) -> set[int]:
     return pages
 
 
-def extract(source: str | Path, out: str | Path) -> tuple[int, int]:
-    """Write the extract of `source` to `out`; returns (pages kept, bytes written)."""
-    dump = KernelDump.open(source)
+def extract(dump: KernelDump, out: str | Path, progress=None) -> tuple[int, int]:
+    """Write the extract of `dump` (an ELF core) to `out`; returns (pages kept, bytes written)."""
     page = dump.page_size
     keep = sorted(table_pages(dump) | kernel_pages(dump))
     chunks: list[tuple[int, bytearray]] = []
-    for p in keep:
+    for i, p in enumerate(keep):
+        if progress and i % 256 == 0:
+            progress(i, len(keep))
         data = dump.memory.read(p, page)
         if chunks and chunks[-1][0] + len(chunks[-1][1]) == p:
             chunks[-1][1].extend(data)

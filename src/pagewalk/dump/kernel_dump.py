@@ -81,9 +81,10 @@ class KernelDump:
             raise DumpError(f"{self.name}: swapper_pg_dir at PA {self.swapper_pg_dir:#x} is not in the dump")
 
     @classmethod
-    def open(cls, path: str | Path | None = None, **kwargs) -> "KernelDump":
-        """Open an ELF core (optionally `.zst`); no path means the bundled default."""
-        return cls(open_dump_memory(path if path is not None else DEFAULT_DUMP), **kwargs)
+    def open(cls, path: str | Path | None = None, *, progress=None, **kwargs) -> "KernelDump":
+        """Open a dump (ELF core, kdump-compressed, flattened; optionally `.zst`); no path means the
+        bundled default. `progress(done, total)` follows long opening work (decompressing, indexing)."""
+        return cls(open_dump_memory(path if path is not None else DEFAULT_DUMP, progress), **kwargs)
 
     @property
     def path(self) -> Path:

@@ -98,8 +98,20 @@ class KdumpMemory:
         self.notes = self._read_notes(note_at, note_size, vmcoreinfo_at, vmcoreinfo_size)
         self._pages: OrderedDict[int, bytes] = OrderedDict()
         self._descs: dict[int, bytes] = {}
+        self._check_descriptor_count()
         self.excluded_reads: set[int] = set()
         self.pages_decompressed = 0
+
+    def _check_descriptor_count(self) -> None:
+        """Page data starts right after the descriptors (or after one shared zero page, as makedumpfile
+        -d 1 and QEMU write it): a damaged bitmap of dumped pages shows as a different count."""
+        if not self.pages_dumped:
+            return
+        data_start = self._descs_at + self.pages_dumped * _DESC.size
+        first, _, _, _ = _DESC.unpack(self.source.pread(self._descs_at, _DESC.size))
+        if first not in (data_start, data_start + self.page_size):
+            raise DumpError(f"{self.name}: the bitmap of dumped pages counts {self.pages_dumped} pages, but the "
+                            f"first page's data is at {first:#x}, not {data_start:#x}: bitmap or descriptors damaged")
 
     def _read_notes(self, note_at: int, note_size: int, info_at: int, info_size: int) -> list[Note]:
         notes = []
@@ -129,6 +141,13 @@ class KdumpMemory:
                 "pages in bitmap": self.pages_present, "pages dumped": self.pages_dumped,
                 "pages excluded": self.pages_present - self.pages_dumped,
                 **({"status": "INCOMPLETE (the dump ran out of space)"} if self.status & DUMP_DH_INCOMPLETE else {})}
+
+    def excluded_note(self) -> str | None:
+        if not self.excluded_reads:
+            return None
+        kinds = ", ".join(v for b, v in DUMP_LEVEL_BITS.items() if self.dump_level & b)
+        return (f"{len(self.excluded_reads)} page(s) read were left out of the dump (dump level {self.dump_level} "
+                f"excludes {kinds} pages) and read as zeros")
 
     def note(self, name: str) -> Note | None:
         return next((n for n in self.notes if n.name == name), None)

@@ -230,6 +230,9 @@ class ElfCoreMemory:
         """Format facts for `pagewalk info`."""
         return {"format": "ELF core", "segments": len(self.segments)}
 
+    def excluded_note(self) -> str | None:
+        return None
+
     def note(self, name: str) -> Note | None:
         return next((n for n in self.notes if n.name == name), None)
 

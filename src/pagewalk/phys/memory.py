@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import PhysicalAddressError
 
-__all__ = ["MASK64", "PhysicalMemory", "WritableMemory", "gather_words"]
+__all__ = ["MASK64", "PhysicalMemory", "WritableMemory", "DumpMemory", "gather_words"]
 
 #: A 64-bit word (descriptors, virtual and physical addresses).
 MASK64 = (1 << 64) - 1
@@ -76,6 +76,22 @@ class WritableMemory(PhysicalMemory, Protocol):
     @property
     def live_pages(self) -> int:
         """Pages handed out and not yet freed."""
+
+
+@runtime_checkable
+class DumpMemory(PhysicalMemory, Protocol):
+    """A dump file's memory: its ELF notes, what the format says about itself, what it left out."""
+
+    notes: list
+
+    def note(self, name: str):
+        """The first ELF note called `name` (e.g. "VMCOREINFO"), or None."""
+
+    def describe(self) -> dict:
+        """Format facts for `pagewalk info` (format, compression, page counts ...)."""
+
+    def excluded_note(self) -> str | None:
+        """One sentence on the pages read that the dump left out (read as zeros), or None."""
 
 
 def gather_words(memory: PhysicalMemory, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
