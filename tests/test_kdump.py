@@ -70,7 +70,7 @@ def test_excluded_pages_read_as_zero_when_zero_pages_are_excluded():
     dump = open_kdump(KDUMP / "6.1-4k-a72-default" / "dump.kdump-zlib-d31")
     pa = _excluded_pa(dump)
     assert dump.memory.read_u64(pa) == 0
-    assert "1 page(s) read were left out" in dump.memory.excluded_note()
+    assert "1 page(s) read were left out" in dump.memory.read_warnings()[0]
 
 
 @needs_shared

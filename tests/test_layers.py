@@ -14,7 +14,7 @@ import pagewalk
 SRC = Path(pagewalk.__file__).parent
 
 #: Bottom to top: a module may import only from its own layer or the ones before it.
-LAYERS = ["errors", "phys", "hw", "arch.arm64.asm", "mm", "arch.arm64.mm", "dump", "kernel", "check", "replay",
+LAYERS = ["errors", "progress", "phys", "hw", "arch.arm64.asm", "mm", "arch.arm64.mm", "dump", "kernel", "check", "replay",
           "simulate", "demo", "matrix", "cli", ""]
 
 

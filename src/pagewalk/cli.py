@@ -383,8 +383,8 @@ def main(argv=None) -> int:
     try:
         status = args.func(args)
         for dump in args.opened:
-            if dump.memory.excluded_note():
-                warn(f"{dump.name}: {dump.memory.excluded_note()}")
+            for line in dump.memory.read_warnings():
+                warn(f"{dump.name}: {line}")
         return status
     except PagewalkError as e:
         print(f"pagewalk: error: {e}", file=sys.stderr)

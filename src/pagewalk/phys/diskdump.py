@@ -142,12 +142,12 @@ class KdumpMemory:
                 "pages excluded": self.pages_present - self.pages_dumped,
                 **({"status": "INCOMPLETE (the dump ran out of space)"} if self.status & DUMP_DH_INCOMPLETE else {})}
 
-    def excluded_note(self) -> str | None:
+    def read_warnings(self) -> list[str]:
         if not self.excluded_reads:
-            return None
+            return []
         kinds = ", ".join(v for b, v in DUMP_LEVEL_BITS.items() if self.dump_level & b)
-        return (f"{len(self.excluded_reads)} page(s) read were left out of the dump (dump level {self.dump_level} "
-                f"excludes {kinds} pages) and read as zeros")
+        return [f"{len(self.excluded_reads)} page(s) read were left out of the dump (dump level {self.dump_level} "
+                f"excludes {kinds} pages) and read as zeros"]
 
     def note(self, name: str) -> Note | None:
         return next((n for n in self.notes if n.name == name), None)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DumpError, PhysicalAddressError, ReadOnlyMemoryError
+from .memory import gather_words
 
 __all__ = ["ElfCoreMemory", "Note", "Segment", "parse_notes", "write_elf_core", "ELF_MAGIC"]
 
@@ -24,6 +25,7 @@ EM_AARCH64 = 183
 ET_CORE = 4
 PT_LOAD = 1
 PT_NOTE = 4
+NT_TASKSTRUCT = 4
 ELF_MAGIC = b"\x7fELF"
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _PHDR = struct.Struct("<IIQQQQQQ")
@@ -78,8 +80,78 @@ def _drop_contained(segments: list[Segment]) -> list[Segment]:
     return kept
 
 
+class _Mapped:
+    """A core file mapped whole: reads are slices, tables are numpy views."""
+
+    def __init__(self, fd: int, size: int):
+        self.mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.mm[offset:offset + size]
+
+    def u64(self, offset: int) -> int:
+        return _U64.unpack_from(self.mm, offset)[0]
+
+    def words(self, offset: int, count: int) -> np.ndarray:
+        return np.frombuffer(self.mm, dtype="<u8", count=count, offset=offset)
+
+    def changed(self) -> list[int]:
+        return []
+
+    def close(self) -> None:
+        self.mm.close()
+
+
+class _Snapshots:
+    """A core read with positioned reads, each 4 KiB chunk read once and kept (a snapshot per
+    chunk): /proc/kcore cannot be mapped and is petabytes long; a live kernel changes under us."""
+
+    CHUNK = 4096
+
+    def __init__(self, fd: int, size: int):
+        self.fd, self.chunks = fd, {}
+
+    def _chunk(self, base: int) -> bytes:
+        data = self.chunks.get(base)
+        if data is None:
+            data = self.chunks[base] = os.pread(self.fd, self.CHUNK, base)
+        return data
+
+    def read(self, offset: int, size: int) -> bytes:
+        out = bytearray()
+        while size > 0:
+            base = offset - offset % self.CHUNK
+            data = self._chunk(base)
+            take = min(size, base + self.CHUNK - offset)
+            out += data[offset - base:offset - base + take]
+            offset, size = offset + take, size - take
+        return bytes(out)
+
+    def u64(self, offset: int) -> int:
+        return int.from_bytes(self.read(offset, 8), "little")
+
+    def words(self, offset: int, count: int) -> np.ndarray:
+        return np.frombuffer(self.read(offset, 8 * count), dtype="<u8")
+
+    def changed(self) -> list[int]:
+        """File offsets of chunks that read differently now than when first read."""
+        return [base for base, data in self.chunks.items() if os.pread(self.fd, len(data), base) != data]
+
+    def close(self) -> None:
+        pass
+
+
+#: Files larger than this are read with positioned reads, never mapped (/proc/kcore: ~2^52 bytes).
+MAP_LIMIT = 1 << 44
+NO_PADDR = (1 << 64) - 1
+
+
 class ElfCoreMemory:
-    """Physical memory backed by an ELF core file (read-only).
+    """Physical memory backed by an ELF core file (read-only): QEMU and kdump cores, and /proc/kcore.
+
+    PT_LOADs with a physical address (`p_paddr`) are memory; those without one
+    (kcore's vmalloc, vmemmap and module ranges, `p_paddr = -1`) are listed in
+    `virtual_segments` and never read.
 
     >>> from pathlib import Path
     >>> import pagewalk
@@ -95,22 +167,35 @@ class ElfCoreMemory:
         self.path = Path(path)
         self.name = display_name or str(path)
         try:
-            self._file = open(self.path, "rb")
+            self._fd = os.open(self.path, os.O_RDONLY)
+        except PermissionError:
+            hint = " (reading /proc/kcore needs root)" if str(self.path) == "/proc/kcore" else ""
+            raise DumpError(f"{self.name}: cannot open: permission denied{hint}") from None
         except OSError as e:
             raise DumpError(f"{self.name}: cannot open: {e.strerror}") from None
-        size = os.fstat(self._file.fileno()).st_size
+        size = os.fstat(self._fd).st_size
         if size < _EHDR.size:
             raise DumpError(f"{self.name}: not an ELF core (only {size} bytes)")
-        self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         self.file_size = size
+        self.virtual_segments: list[tuple[int, int]] = []
         self.segments, self.notes = self._parse()
+        self._backing = _Snapshots(self._fd, size)
+        if size <= MAP_LIMIT and not self.is_kcore:
+            try:
+                self._backing = _Mapped(self._fd, size)
+            except OSError:
+                pass                             # not mappable (procfs, pipes): positioned reads
         self._starts = [s.start for s in self.segments]
         self._last = self.segments[0]
         self._words: dict[Segment, np.ndarray] = {}
 
+    def _pread(self, offset: int, size: int) -> bytes:
+        return os.pread(self._fd, size, offset)
+
     def _parse(self) -> tuple[list[Segment], list[Note]]:
-        mm, name = self._mm, self.name
-        (ident, etype, machine, _, _, phoff, _, _, _, phentsize, phnum, _, _, _) = _EHDR.unpack_from(mm, 0)
+        name = self.name
+        (ident, etype, machine, _, _, phoff, _, _, _, phentsize, phnum, _, _, _) = \
+            _EHDR.unpack(self._pread(0, _EHDR.size))
         if ident[:4] != b"\x7fELF":
             raise DumpError(f"{name}: not an ELF file (magic {ident[:4].hex()})")
         if ident[4] != 2 or ident[5] != 1:
@@ -118,29 +203,65 @@ class ElfCoreMemory:
         if etype != ET_CORE:
             raise DumpError(f"{name}: ELF type {etype} is not a core dump (ET_CORE = 4)")
         if machine != EM_AARCH64:
-            raise DumpError(f"{name}: ELF machine {machine} is not arm64 (EM_AARCH64 = 183)")
+            host = {62: "x86_64", 3: "i386", 243: "riscv", 21: "ppc64", 22: "s390"}.get(machine, f"machine {machine}")
+            raise DumpError(f"{name}: the core of an {host} kernel, not arm64 (EM_AARCH64 = 183): "
+                            "pagewalk reads arm64 kernels")
         if phentsize < _PHDR.size or phoff + phnum * phentsize > self.file_size:
             raise DumpError(f"{name}: program headers at {phoff:#x} ({phnum} x {phentsize}) lie outside the file")
+        table = self._pread(phoff, phnum * phentsize)
         segments, notes = [], []
         for i in range(phnum):
-            ptype, _, off, _, paddr, filesz, memsz, _ = _PHDR.unpack_from(mm, phoff + i * phentsize)
+            ptype, _, off, vaddr, paddr, filesz, memsz, _ = _PHDR.unpack_from(table, i * phentsize)
             if off + filesz > self.file_size:
                 raise DumpError(
                     f"{name}: truncated: segment {i} (physical {paddr:#x}, {filesz:#x} bytes at file offset "
                     f"{off:#x}) ends past the end of the file ({self.file_size:#x} bytes)")
             if ptype == PT_NOTE:
-                notes += parse_notes(mm[off:off + filesz], f"{name} segment {i}")
+                if filesz > 1 << 24:
+                    raise DumpError(f"{name}: note segment {i} claims {filesz:#x} bytes")
+                notes += parse_notes(self._pread(off, filesz), f"{name} segment {i}")
+            elif ptype == PT_LOAD and memsz and paddr == NO_PADDR:
+                self.virtual_segments.append((vaddr, vaddr + memsz))
             elif ptype == PT_LOAD and memsz:
                 if paddr + memsz > 1 << 64 or filesz > memsz:
                     raise DumpError(f"{name}: segment {i} has bad sizes (paddr {paddr:#x}, filesz {filesz:#x}, memsz {memsz:#x})")
                 segments.append(Segment(paddr, paddr + memsz, paddr + filesz, off))
         if not segments:
-            raise DumpError(f"{name}: no PT_LOAD segments: no physical memory in this core")
+            raise DumpError(f"{name}: no PT_LOAD segments with physical addresses: no physical memory in this core")
         return _drop_contained(segments), notes
 
+    @property
+    def is_kcore(self) -> bool:
+        """A live kernel's /proc/kcore: virtual-only segments, a task-struct note."""
+        return bool(self.virtual_segments) or any(n.type == NT_TASKSTRUCT for n in self.notes)
+
     def close(self) -> None:
-        self._mm.close()
-        self._file.close()
+        self._backing.close()
+        os.close(self._fd)
+
+    def describe(self) -> dict:
+        """Format facts for `pagewalk info`."""
+        if not self.is_kcore:
+            return {"format": "ELF core", "segments": len(self.segments)}
+        physical = ", ".join(f"{s.start:#x}-{s.end:#x}" for s in self.segments)
+        virtual = ", ".join(f"{a:#x}-{b:#x}" for a, b in self.virtual_segments)
+        return {"format": "/proc/kcore of a live kernel (positioned reads, one snapshot per 4 KiB read)",
+                "segments": f"{len(self.segments)} with physical addresses ({physical}); "
+                            f"{len(self.virtual_segments)} virtual only ({virtual or '-'})"}
+
+    def read_warnings(self) -> list[str]:
+        """What a command should say after reading: table memory that changed while it was read."""
+        changed = self._backing.changed()
+        if not changed:
+            return []
+        pas = sorted(seg.start + off - seg.offset for off in changed for seg in self.segments
+                     if seg.offset <= off < seg.offset + seg.file_end - seg.start)
+        shown = ", ".join(f"{pa:#x}" for pa in pas[:8]) + (" ..." if len(pas) > 8 else "")
+        return [f"{len(pas)} page(s) changed while they were read (a live kernel): {shown}; "
+                "the output mixes the states before and after"]
+
+    def note(self, name: str) -> Note | None:
+        return next((n for n in self.notes if n.name == name), None)
 
     # -- PhysicalMemory --------------------------------------------------
     def _segment(self, pa: int, size: int) -> Segment:
@@ -161,13 +282,13 @@ class ElfCoreMemory:
             seg = self._segment(pa, 8)
             if pa + 8 > seg.file_end:
                 return int.from_bytes(self.read(pa, 8), "little")
-        return _U64.unpack_from(self._mm, seg.offset + pa - seg.start)[0]
+        return self._backing.u64(seg.offset + pa - seg.start)
 
     def read_table(self, pa: int, entries: int) -> np.ndarray:
         size = entries * 8
         seg = self._segment(pa, size)
         if pa + size <= seg.file_end:
-            return np.frombuffer(self._mm, dtype="<u8", count=entries, offset=seg.offset + pa - seg.start)
+            return self._backing.words(seg.offset + pa - seg.start, entries)
         return np.frombuffer(self.read(pa, size), dtype="<u8")
 
     def read(self, pa: int, size: int) -> bytes:
@@ -176,8 +297,7 @@ class ElfCoreMemory:
             seg = self._segment(pa, 1)
             chunk = min(size, seg.end - pa)
             in_file = max(0, min(chunk, seg.file_end - pa))
-            start = seg.offset + pa - seg.start
-            out += self._mm[start:start + in_file]
+            out += self._backing.read(seg.offset + pa - seg.start, in_file)
             out += bytes(chunk - in_file)
             pa, size = pa + chunk, size - chunk
         return bytes(out)
@@ -201,20 +321,17 @@ class ElfCoreMemory:
                 merged.append([s.start, s.end])
         return [(a, b) for a, b in merged]
 
-    def segment_words(self, seg: Segment) -> np.ndarray:
-        """The file-backed part of a segment as a uint64 array (for batch gathers).
-
-        Word i is the 8 bytes at PA `seg.start + 8 * i` (PAs are taken as 8-byte aligned).
-        """
-        return np.ndarray(((seg.file_end - seg.start) // 8,), dtype="<u8", buffer=self._mm, offset=seg.offset)
-
     def gather_u64(self, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Words at many 8-byte-aligned PAs at once: `(values, ok)`; zero-filled tails read as 0."""
+        if not isinstance(self._backing, _Mapped):
+            return gather_words(self, pas)
         values = ok = None
         for seg in self.segments:
             words = self._words.get(seg)
             if words is None:
-                words = self._words[seg] = self.segment_words(seg)
+                count = (seg.file_end - seg.start) // 8
+                words = self._words[seg] = np.ndarray((count,), dtype="<u8", buffer=self._backing.mm,
+                                                      offset=seg.offset)
             index = (pas - np.uint64(seg.start)) >> np.uint64(3)       # below start wraps to huge
             in_file = index < np.uint64(len(words))
             if len(self.segments) == 1 and in_file.all():
@@ -225,16 +342,6 @@ class ElfCoreMemory:
             values[in_file] = words[index[in_file].astype(np.intp)]
             ok |= inside
         return values, ok
-
-    def describe(self) -> dict:
-        """Format facts for `pagewalk info`."""
-        return {"format": "ELF core", "segments": len(self.segments)}
-
-    def excluded_note(self) -> str | None:
-        return None
-
-    def note(self, name: str) -> Note | None:
-        return next((n for n in self.notes if n.name == name), None)
 
 
 def write_elf_core(path: str | os.PathLike, notes: list[Note], chunks: list[tuple[int, bytes]]) -> None:

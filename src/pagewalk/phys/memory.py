@@ -90,8 +90,9 @@ class DumpMemory(PhysicalMemory, Protocol):
     def describe(self) -> dict:
         """Format facts for `pagewalk info` (format, compression, page counts ...)."""
 
-    def excluded_note(self) -> str | None:
-        """One sentence on the pages read that the dump left out (read as zeros), or None."""
+    def read_warnings(self) -> list[str]:
+        """What a command should say on stderr after reading: pages the dump left out (read as
+        zeros), pages of a live kernel that changed while they were read."""
 
 
 def gather_words(memory: PhysicalMemory, pas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
