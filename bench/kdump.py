@@ -5,38 +5,11 @@ the same addresses. Each measurement of open+ptdump runs in a fresh process; rat
     python bench/kdump.py
 """
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from common import CAPTURES, SHARED, sample
+from common import CAPTURES, SHARED, open_and_ptdump, sample
 
-PROBE = r"""
-import resource, sys, time
-sys.path.insert(0, sys.argv[1])
-from pagewalk import KernelDump
-t = time.perf_counter()
-d = KernelDump.open(sys.argv[2], config=sys.argv[3])
-opened = time.perf_counter() - t
-text = d.ptdump()
-total = time.perf_counter() - t
-pages = getattr(d.memory, "pages_decompressed", 0)
-print(opened, total, pages, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(text))
-"""
 N = 20000
-
-
-def probe(path, config) -> list[float]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    out = subprocess.run([sys.executable, "-c", PROBE, src, str(path), str(config)], capture_output=True, text=True,
-                         check=True).stdout.split()
-    return [float(x) for x in out]
-
-
-def best(path, config, repeat=3) -> list[float]:
-    runs = [probe(path, config) for _ in range(repeat)]
-    return min(runs, key=lambda r: r[1])
 
 
 def main() -> None:
@@ -55,12 +28,12 @@ def main() -> None:
             continue
         name, config = capture.name, CAPTURES / capture.name / "kernel.config"
         elf = decompress_zst(CAPTURES / name / "dump.elf.zst")
-        base = best(elf, config)
+        base = open_and_ptdump(elf, config)
         print(f"{name:<32}{'ELF (decompressed)':<22}{base[0] * 1e3:>9.1f}{base[1] * 1e3:>16.1f}{'1.00x':>8}"
               f"{'-':>16}{base[3]:>14.0f}")
         vas = sample(name, N)
         for path in sorted(capture.glob("dump.kdump-*")):
-            run = best(path, config)
+            run = open_and_ptdump(path, config)
             dump = KernelDump.open(path, config=config)
             f = dump.virt_to_phys
             t = time.perf_counter()
