@@ -87,8 +87,9 @@ def test_table_pointer_outside_ram(tmp_path, pristine):
     bad = _with_entry(tmp_path, pristine, step.entry_pa, 0x7770000000 | 3)
     t = bad.translate(dump.vmcoreinfo.swapper_pg_dir)
     assert t.fault_kind == "external-abort" and "0x7770000000" in t.fault
-    with pytest.raises(PagewalkError, match="0x7770000000"):
-        bad.ptdump()
+    text = bad.ptdump()                       # the walk goes on elsewhere and says what it skipped
+    assert text.startswith("---[ Linear Mapping start ]---") and len(text.splitlines()) > 20
+    assert any("0x7770000000" in p and "outside memory" in p for p in bad.problems)
 
 
 def test_no_vmcoreinfo(tmp_path):

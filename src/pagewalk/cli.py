@@ -25,13 +25,16 @@ from .phys.memory import MASK64
 __all__ = ["main", "build_parser"]
 
 EXIT_ERROR = 2
+#: The dump's page tables are corrupt: the output holds what could be walked.
+EXIT_CORRUPT = 3
 
 
 def _open(args) -> KernelDump:
     with progress("opening the dump", not args.quiet) as update:
         dump = KernelDump.open(getattr(args, "dump", None), config=getattr(args, "config", None),
                                nr_cpus=getattr(args, "nr_cpus", None),
-                               search_config=not getattr(args, "no_config", False), progress=update)
+                               search_config=not getattr(args, "no_config", False),
+                               force=getattr(args, "force", False), progress=update)
     args.opened.append(dump)
     if getattr(args, "dump", None) is None:
         warn(f"no dump given: using the bundled default ({dump.release})")
@@ -161,7 +164,7 @@ def cmd_vtop(args) -> int:
             continue
         if t.corrupt:
             print(f"pagewalk: error: {t.va:#018x}: {t.fault}", file=sys.stderr)
-            status = 1
+            status = EXIT_CORRUPT
         if args.json:
             print(json.dumps(_translation_json(t)))
         else:
@@ -326,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="kernel .config (default: kernel.config beside the dump, else kallsyms)")
         sp.add_argument("--no-config", action="store_true", help="ignore a config beside the dump: infer from kallsyms")
         sp.add_argument("--nr-cpus", type=int, help="CONFIG_NR_CPUS when it matters (7.x with KVM)")
+        sp.add_argument("--force", action="store_true",
+                        help="go on when VMCOREINFO contradicts the dump (checked at open; see README)")
 
     sp = sub.add_parser("info", help="kernel, geometry and layout of a dump")
     dump_options(sp)
@@ -385,6 +390,12 @@ def main(argv=None) -> int:
         for dump in args.opened:
             for line in dump.memory.read_warnings():
                 warn(f"{dump.name}: {line}")
+            for problem in dump.problems[:10]:
+                warn(f"{dump.name}: corrupt page tables: {problem}")
+            if len(dump.problems) > 10:
+                warn(f"{dump.name}: ... and {len(dump.problems) - 10} more tables not walked")
+            if dump.problems:
+                status = EXIT_CORRUPT
         return status
     except PagewalkError as e:
         print(f"pagewalk: error: {e}", file=sys.stderr)

@@ -55,7 +55,7 @@ class KernelDump:
     """
 
     def __init__(self, memory: PhysicalMemory, *, config: str | Path | None = None, nr_cpus: int | None = None,
-                 search_config: bool = True):
+                 search_config: bool = True, force: bool = False):
         self.memory = memory
         self.name = memory.name
         note = memory.note("VMCOREINFO")
@@ -71,14 +71,50 @@ class KernelDump:
         self.vabits_actual = 64 - info.t1sz
         pa52 = self.page_size == 65536 and info.max_physmem_bits == 52
         try:
+            Geometry(self.page_size, self.va_bits, ds=self.va_bits == 52 and self.page_size != 65536)
+            if self.vabits_actual > self.va_bits:
+                raise ValueError(f"the CPU's {self.vabits_actual} VA bits (TCR_EL1_T1SZ) exceed VA_BITS={self.va_bits}")
             self.arch = Arm64PageTables(self.page_size, self.va_bits, self.vabits_actual, self.version, pa52)
             self.geometry: Geometry = self.arch.hw
         except ValueError as e:
             raise DumpError(f"{self.name}: VMCOREINFO describes an impossible geometry: {e}") from None
         self.swapper_pg_dir = (info.swapper_pg_dir - info.kimage_voffset) & MASK64
         self._config, self._nr_cpus, self._search_config = config, nr_cpus, search_config
+        #: What walks of this dump's tables found wrong (a corrupt dump), one sentence each.
+        self.problems: list[str] = []
         if not memory.is_backed(self.swapper_pg_dir, 8):
             raise DumpError(f"{self.name}: swapper_pg_dir at PA {self.swapper_pg_dir:#x} is not in the dump")
+        contradictions = self.contradictions()
+        if contradictions and not force:
+            raise DumpError(f"{self.name}: " + "; ".join(contradictions) + " (--force goes on regardless)")
+        self.forced = contradictions
+
+    def contradictions(self) -> list[str]:
+        """What VMCOREINFO says that the dump itself disproves (checked at open; --force skips).
+
+        The layout must be ordered; struct page a plausible size; swapper_pg_dir a whole page, and
+        translated through its own tables (at its kernel-image address, else its linear alias) to itself.
+        """
+        info, found = self.vmcoreinfo, []
+        layout = KernelLayout.from_vmcoreinfo(info, BuildOptions())
+        order = [("PAGE_OFFSET", layout.page_offset), ("MODULES_VADDR", layout.modules_vaddr),
+                 ("MODULES_END", layout.modules_end), ("VMALLOC_START", layout.vmalloc_start),
+                 ("VMALLOC_END", layout.vmalloc_end)]
+        for (a, x), (b, y) in zip(order, order[1:]):
+            if x > y:
+                found.append(f"VMCOREINFO puts {b} ({y:#x}) below {a} ({x:#x})")
+        if not layout.vmemmap_start < layout.vmemmap_end:
+            found.append(f"VMCOREINFO's VMEMMAP_START ({layout.vmemmap_start:#x}) is not below VMEMMAP_END")
+        if not 32 <= layout.struct_page_size <= 256:
+            found.append(f"VMCOREINFO's SIZE(page)={layout.struct_page_size} is not a struct page size")
+        pgd = self.swapper_pg_dir
+        if pgd % self.page_size:
+            found.append(f"swapper_pg_dir at PA {pgd:#x} (SYMBOL - kimage_voffset) is not page aligned")
+        elif not any(translate(self.memory, self.geometry, self.ttbr1, va).pa == pgd
+                     for va in (info.swapper_pg_dir, ((pgd - info.phys_offset) & MASK64) | layout.page_offset)):
+            found.append(f"swapper_pg_dir (PA {pgd:#x}) does not map itself through its own tables: PAGESIZE, "
+                         "VA_BITS, kimage_voffset or the memory do not belong to this kernel")
+        return found
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, progress=None, **kwargs) -> "KernelDump":
@@ -175,9 +211,19 @@ class KernelDump:
         era = Era.for_kernel(self.version) if era is None else Era.parse(era)
         return Machine(self.memory, self.arch, era, self.swapper_pg_dir)
 
+    def _walk(self, markers, sink=None, out=None, check_wx: bool = False):
+        machine = self.machine()
+        result = render_ptdump(machine, markers, self.layout.ptdump_start, out, sink, check_wx)
+        self.problems += [r.message for r in machine.log.of_kind("bug")]
+        return result
+
     def ptdump(self, out=None, sink=None) -> str | None:
-        """Write the kernel's `/sys/kernel/debug/kernel_page_tables` text (returned if `out` is None)."""
-        return render_ptdump(self.machine(), self.layout.markers(), self.layout.ptdump_start, out, sink)
+        """Write the kernel's `/sys/kernel/debug/kernel_page_tables` text (returned if `out` is None).
+
+        Tables the walk could not use (loops, fan-out, outside memory: a corrupt dump) are skipped and
+        listed in `problems`.
+        """
+        return self._walk(self.layout.markers(), sink, out)
 
     def ptdump_rows(self) -> list[tuple[str, object]]:
         """Rows of the dump: ('marker', name) and ('range', Range) in order."""
@@ -191,8 +237,7 @@ class KernelDump:
         >>> KernelDump.open().check_wx().wx_summary()
         'Checked W+X mappings: passed, no W+X pages found'
         """
-        return render_ptdump(self.machine(), [Marker(0, "")], self.layout.ptdump_start, sink=NullSink(),
-                             check_wx=True)
+        return self._walk([Marker(0, "")], NullSink(), check_wx=True)
 
 
 def warn(message: str) -> None:

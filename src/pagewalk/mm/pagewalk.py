@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from errno import EINVAL, ENOMEM
 from typing import Any, Callable
 
-from ..arch.arm64.asm.pgtable import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD
+from ..arch.arm64.asm.pgtable import LEVEL_NAMES, P4D, PGD, PMD, PTE, PUD, Offset
 from ..errors import PagewalkError, ReadOnlyMemoryError
 from ..phys.memory import MASK64
 from .mm_types import VM_PFNMAP, mm_struct, vm_area_struct
@@ -107,10 +107,47 @@ class mm_walk:  # noqa: N801 - kernel name
         self.arch = self.mm.machine.arch
         self.memory = self.mm.machine.memory
         self.read = self.memory.read_u64        # READ_ONCE(*ptr)
+        self.tables = TableGuard(self)
 
     def write(self, ptr: int, val: int) -> None:
         """WRITE_ONCE(*ptr, val) / set_pte_at()."""
         self.memory.write_u64(ptr, val)
+
+
+class TableGuard:
+    """Keeps a walk over untrusted tables (a dump) finite and honest; never fires on a kernel's own tables.
+
+    Before the walk descends into a table it checks that the table is in memory, is not already on the
+    walk's path (a loop), and, when reached from a second entry, holds one repeated entry (as KASAN's
+    shared early-shadow tables do; a real table reached twice is a fan-out of a corrupt dump). A table
+    that fails is reported (`log.bug`) and skipped: the walk goes on with the next slot.
+    """
+
+    def __init__(self, walk: "mm_walk"):
+        self.walk = walk
+        self.path: list[int] = []
+        self.entered: dict[int, int] = {}
+
+    def enter(self, depth: int, parent: int, table: int) -> bool:
+        walk = self.walk
+        name, page = LEVEL_NAMES[depth], walk.arch.page_size
+        problem = None
+        if table in self.path:
+            problem = f"table loop: the entry at {parent:#x} points back to the {name} table at {table:#x}"
+        elif not walk.memory.is_backed(table, page):
+            problem = f"the {name} table at {table:#x} (entry at {parent:#x}) is outside memory"
+        elif self.entered.setdefault(table, parent) != parent and \
+                len(set(walk.memory.read_table(table, walk.arch.ptrs[depth]).tolist())) > 1:
+            problem = (f"the {name} table at {table:#x} is reached from two entries ({self.entered[table]:#x} "
+                       f"and {parent:#x})")
+        if problem:
+            walk.mm.machine.log.bug("walk_pgd_range", f"{problem}: not walked")
+            return False
+        self.path.append(table)
+        return True
+
+    def leave(self) -> None:
+        self.path.pop()
 
 
 # -- helpers ------------------------------------------------------------------
@@ -152,7 +189,8 @@ def _none_or_clear_bad(walk: mm_walk, depth: int, ptr: int) -> bool:
     if arch.bad(depth, val):
         name = LEVEL_NAMES[depth]
         walk.mm.machine.log.warn_on_once(f"{name}_clear_bad", f"bad {name} {val:#018x} at {ptr:#x}")
-        walk.write(ptr, 0)
+        if walk.memory.writable:                          # a dump is read-only: warn and go on as if empty
+            walk.write(ptr, 0)
         return True
     return False
 
@@ -210,15 +248,32 @@ _PGD_SLOT, _P4D_SLOT = _directory_slot(PGD), _directory_slot(P4D)
 
 def walk_pgd_range(addr: int, end: int, walk: mm_walk) -> int:
     root = walk.pgd if walk.pgd is not None else walk.mm.pgd
-    return _walk_slots(walk, PGD, walk.arch.pgd_offset(root, addr), addr, end, _PGD_SLOT)
+    walk.tables.path.append(root - root % walk.arch.page_size)
+    try:
+        return _walk_slots(walk, PGD, walk.arch.pgd_offset(root, addr), addr, end, _PGD_SLOT)
+    finally:
+        walk.tables.leave()
+
+
+def _walk_table(walk: mm_walk, depth: int, parent: int, parent_val: int, addr: int, end: int, visit) -> int:
+    """The slots of the table below `parent` (the parent's own table when the level is folded)."""
+    first = walk.arch.offset(depth, parent, parent_val, addr)
+    if walk.arch.offsets[depth] is not Offset.TABLE:
+        return _walk_slots(walk, depth, first, addr, end, visit)
+    if not walk.tables.enter(depth, parent, first - first % walk.arch.page_size):
+        return 0
+    try:
+        return _walk_slots(walk, depth, first, addr, end, visit)
+    finally:
+        walk.tables.leave()
 
 
 def walk_p4d_range(pgd: int, addr: int, end: int, walk: mm_walk) -> int:
-    return _walk_slots(walk, P4D, walk.arch.offset(P4D, pgd, walk.read(pgd), addr), addr, end, _P4D_SLOT)
+    return _walk_table(walk, P4D, pgd, walk.read(pgd), addr, end, _P4D_SLOT)
 
 
 def walk_pud_range(p4d: int, addr: int, end: int, walk: mm_walk) -> int:
-    return _walk_slots(walk, PUD, walk.arch.offset(PUD, p4d, walk.read(p4d), addr), addr, end, _pud_slot)
+    return _walk_table(walk, PUD, p4d, walk.read(p4d), addr, end, _pud_slot)
 
 
 def _pud_slot(ptr: int, addr: int, nxt: int, walk: mm_walk) -> tuple[int, bool]:
@@ -266,7 +321,7 @@ def walk_pmd_range(pud: int, addr: int, end: int, walk: mm_walk) -> int:
             return 0
         walk.action = ACTION_AGAIN
         return 0
-    return _walk_slots(walk, PMD, arch.offset(PMD, pud, pud_val, addr), addr, end, _pmd_slot)
+    return _walk_table(walk, PMD, pud, pud_val, addr, end, _pmd_slot)
 
 
 def _pmd_slot(ptr: int, addr: int, nxt: int, walk: mm_walk) -> tuple[int, bool]:
@@ -341,14 +396,19 @@ def walk_pte_range(pmd: int, addr: int, end: int, walk: mm_walk, pmd_val: int | 
         walk.action = ACTION_AGAIN                        # pte_offset_map() failed
         return 0
     pte = arch.offset(PTE, pmd, pmd_val, addr)
-    if walk.no_vma:
-        return walk_pte_range_inner(pte, addr, end, walk)
-    ptl = mm.page_table_lock
-    ptl.lock()
+    if not walk.tables.enter(PTE, pmd, pte - pte % arch.page_size):
+        return 0
     try:
-        return walk_pte_range_inner(pte, addr, end, walk)
+        if walk.no_vma:
+            return walk_pte_range_inner(pte, addr, end, walk)
+        ptl = mm.page_table_lock
+        ptl.lock()
+        try:
+            return walk_pte_range_inner(pte, addr, end, walk)
+        finally:
+            ptl.unlock()
     finally:
-        ptl.unlock()
+        walk.tables.leave()
 
 
 def walk_pte_range_inner(pte: int, addr: int, end: int, walk: mm_walk) -> int:
