@@ -62,3 +62,25 @@ def ptdump_ranges(path: Path):
         m = RANGE_LINE.match(line)
         assert m, f"unexpected ptdump line {line!r}"
         yield int(m[1], 16), int(m[2], 16) or 1 << 64, m[3], m[4], marker
+
+
+@pytest.fixture(scope="session")
+def default_elf(tmp_path_factory):
+    """The bundled default dump (an extract of a real 6.12 kernel), decompressed to a private ELF file."""
+    import shutil
+    from pagewalk.dump.kernel_dump import DEFAULT_DUMP
+    from pagewalk.phys.dumpfile import decompress_zst
+    path = tmp_path_factory.mktemp("default") / "default.elf"
+    shutil.copy(decompress_zst(DEFAULT_DUMP), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pristine(default_elf):
+    """(KernelDump, table pages, [(PA, bytes)] of each segment) of the default dump, for mutations."""
+    from pagewalk import KernelDump
+    from pagewalk.dump.extract import table_pages
+    dump = KernelDump.open(default_elf)
+    pages = sorted(table_pages(dump))
+    chunks = [(seg.start, dump.memory.read(seg.start, seg.end - seg.start)) for seg in dump.memory.segments]
+    return dump, pages, chunks

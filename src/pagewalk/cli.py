@@ -13,6 +13,7 @@ is used. Errors are one line on stderr and a non-zero exit status.
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -215,14 +216,17 @@ def _dump_symbols(d: KernelDump) -> dict[str, int]:
 
 
 def cmd_trace(args) -> int:
-    from .replay.trace import Scenario, TraceHeader, parse_vma_line, replay
+    from .replay.trace import Scenario, TraceHeader, parse_number, parse_vma_line, replay
     d = KernelDump.open(args.dump, search_config=False)
     source = Path(args.scenario)
     user_root, vmas = None, []
     if "=" not in args.scenario and not source.is_file():
         raise PagewalkError(f"{args.scenario}: no such trace file, and not a scenario line (KEY=VALUE ...)")
     if source.is_file():
-        header = TraceHeader.parse(source.read_text(errors="replace"))
+        try:
+            header = TraceHeader.parse(source.read_text(errors="replace"))
+        except PagewalkError as e:
+            raise PagewalkError(f"{source}: {e}") from None
         if header.kernel_pgd is not None and header.kernel_pgd != d.swapper_pg_dir:
             raise PagewalkError(f"{source}: recorded with init_mm.pgd at {header.kernel_pgd:#x}, but this dump's "
                                 f"swapper_pg_dir is at {d.swapper_pg_dir:#x}: pair a trace with its own dump")
@@ -235,13 +239,17 @@ def cmd_trace(args) -> int:
         for token in args.scenario.split():
             for value in token.split("=", 1)[1:]:
                 if value.startswith("lm:"):
-                    symbols[value.split("+")[0].split("-")[0]] = d.phys_to_virt(int(value[3:].split("+")[0], 0))
+                    symbols[value.split("+")[0].split("-")[0]] = d.phys_to_virt(parse_number(value[3:].split("+")[0]))
         scenario = Scenario.parse_line(args.scenario, symbols)
     if args.root is not None:
-        user_root = int(args.root, 0)
+        user_root = parse_number(args.root)
     if args.vmas:
+        try:
+            text = Path(args.vmas).read_text(errors="replace")
+        except OSError as e:
+            raise PagewalkError(f"{args.vmas}: cannot read: {e.strerror}") from None
         vmas = [parse_vma_line(line[6:] if line.startswith("# vma ") else line)
-                for line in Path(args.vmas).read_text().splitlines()
+                for line in text.splitlines()
                 if line.strip() and not line.startswith("#") or line.startswith("# vma 0x") and "flags=" in line]
     if user_root is not None and not d.memory.is_backed(user_root, d.page_size):
         raise PagewalkError(f"user root {user_root:#x} is not in the dump")
@@ -292,6 +300,8 @@ def cmd_extract(args) -> int:
         raise PagewalkError(f"{out}: no such directory {out.parent}")
     if out.exists() and Path(args.dump).exists() and os.path.samefile(out, args.dump):
         raise PagewalkError(f"{out}: is the dump itself: extract writes a new file")
+    if out.exists() and not out.is_file():
+        raise PagewalkError(f"{out}: exists and is not a regular file (a device or a pipe): not replaced")
     dump = _open(args)
     # written beside the target and renamed over it only when complete: an interrupted run leaves no half file
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -382,7 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_signal(signum, frame) -> None:
+    """SIGTERM/SIGHUP end the run like Ctrl-C does, so temporary files are removed on the way out."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
     args = build_parser().parse_args(argv)
     args.opened = []
     try:

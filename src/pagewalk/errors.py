@@ -6,7 +6,7 @@ each message names what is wrong and where.
 """
 
 __all__ = ["PagewalkError", "DumpError", "PhysicalAddressError", "PoisonedPageError", "ReadOnlyMemoryError",
-           "TableLoopError", "AddressError"]
+           "TableLoopError", "AddressError", "ArgumentError"]
 
 
 class PagewalkError(Exception):
@@ -52,6 +52,10 @@ class TableLoopError(PagewalkError):
         self.va, self.level, self.table_pa = va, level, table_pa
         super().__init__(
             f"table loop translating {va:#018x}: level {level} points back to table {table_pa:#x}")
+
+
+class ArgumentError(PagewalkError, ValueError):
+    """An argument or option with no valid meaning (an unknown era, a page size of 0, 1.5 pages)."""
 
 
 class AddressError(PagewalkError):

@@ -110,10 +110,15 @@ class KernelDump:
         pgd = self.swapper_pg_dir
         if pgd % self.page_size:
             found.append(f"swapper_pg_dir at PA {pgd:#x} (SYMBOL - kimage_voffset) is not page aligned")
-        elif not any(translate(self.memory, self.geometry, self.ttbr1, va).pa == pgd
-                     for va in (info.swapper_pg_dir, ((pgd - info.phys_offset) & MASK64) | layout.page_offset)):
-            found.append(f"swapper_pg_dir (PA {pgd:#x}) does not map itself through its own tables: PAGESIZE, "
-                         "VA_BITS, kimage_voffset or the memory do not belong to this kernel")
+        else:
+            tries = [translate(self.memory, self.geometry, self.ttbr1, va)
+                     for va in (info.swapper_pg_dir, ((pgd - info.phys_offset) & MASK64) | layout.page_offset)]
+            broken = next((t.fault for t in tries if t.corrupt), None)
+            if broken:
+                found.append(f"swapper_pg_dir (PA {pgd:#x}) cannot be translated through its own tables: {broken}")
+            elif not any(t.pa == pgd for t in tries):
+                found.append(f"swapper_pg_dir (PA {pgd:#x}) does not map itself through its own tables: PAGESIZE, "
+                             "VA_BITS, kimage_voffset or the memory do not belong to this kernel")
         return found
 
     @classmethod

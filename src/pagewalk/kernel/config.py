@@ -7,6 +7,8 @@
 
 from dataclasses import dataclass
 
+from ..errors import ArgumentError
+from ..hw.aarch64.geometry import Geometry
 from ..mm.era import Era
 
 __all__ = ["KernelConfig", "RODATA", "RODATA_FULL_DEFAULT_SINCE"]
@@ -46,7 +48,15 @@ class KernelConfig:
     def __post_init__(self):
         self.era = Era.parse(self.era)
         if self.rodata not in RODATA:
-            raise ValueError(f"rodata={self.rodata!r}: one of {', '.join(RODATA)}")
+            raise ArgumentError(f"rodata={self.rodata!r}: one of {', '.join(RODATA)}")
+        try:
+            for bits in (self.va_bits, self.vabits_actual or self.va_bits):
+                Geometry(self.page_size, bits, ds=bits == 52 and self.page_size != 65536)
+        except (ValueError, KeyError) as e:
+            raise ArgumentError(f"page_size={self.page_size}, va_bits={self.va_bits}: {e}") from None
+        if not isinstance(self.ram, int) or self.ram < 64 << 20 or self.ram % self.page_size:
+            raise ArgumentError(f"ram={self.ram!r}: whole pages, at least 64 MiB (the model's image and data sit "
+                                "in the first 16 MiB)")
         self.version = self.version or self.era.version
 
     @property

@@ -18,6 +18,7 @@ from ..arch.arm64.mm.layout import KernelLayout
 from ..arch.arm64.mm.mapping import Mapper
 from ..arch.arm64.mm.mmu import Splitter
 from ..arch.arm64.mm.ptdump import render_ptdump
+from ..errors import ArgumentError
 from ..hw.aarch64.translate import Translation, kernel_address, translate
 from ..mm import kfence as kfence_c
 from ..mm.locks import Mutex
@@ -88,7 +89,14 @@ class Kernel:
         self.hooks.append(hook)
 
     def call(self, name: str, fn, *args):
-        """Run kernel function `fn(self, *args)` (declared as `name`), with the hooks around the outermost call."""
+        """Run kernel function `fn(self, *args)` (declared as `name`), with the hooks around the outermost call.
+
+        Kernel functions take integers (addresses, page counts, flags): anything else is refused before
+        the kernel function runs.
+        """
+        for i, arg in enumerate(args):
+            if not isinstance(arg, (int, list, tuple)):
+                raise ArgumentError(f"{name}(): argument {i + 1} is {arg!r}, not an integer")
         outer = not self.calls_in_progress
         self.calls_in_progress.append(name)
         flushes = len(self.tlb_flushes)
@@ -165,12 +173,15 @@ class Kernel:
         """Add a `struct vm_struct` (size including the guard page unless VM_NO_GUARD)."""
         return self.vmalloc_space.add(vm_struct(addr, size, flags, list(pages), caller, page_order))
 
-    def alloc_data_pages(self, n: int, align: int = 1) -> list[int]:
-        """PFNs of `n` physically contiguous data pages (reserved against table allocation)."""
-        page = self.machine.arch.page_size
+    def alloc_data_pages(self, n: int, align: int = 1) -> list[int] | None:
+        """PFNs of `n` physically contiguous data pages (reserved against table allocation), or None
+        when RAM has no such run left (the model hands out data pages bottom-up, tables top-down)."""
+        page, memory = self.machine.arch.page_size, self.machine.memory
         start = -(-self.data_cursor // (align * page)) * (align * page)
+        if not memory.is_backed(start, n * page) or any(memory.is_live(start + i * page) for i in range(n)):
+            return None
         self.data_cursor = start + n * page
-        self.machine.memory.reserve(start, start + n * page)
+        memory.reserve(start, start + n * page)
         return [start // page + i for i in range(n)]
 
     def rmm_set_ipa_state(self, addr: int, size: int, protected: bool) -> int:

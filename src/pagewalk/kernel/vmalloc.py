@@ -16,7 +16,7 @@ False
 
 from ..arch.arm64.asm.pgtable import PMD
 from ..arch.arm64.mm.mapping import Prot
-from ..errors import AddressError
+from ..phys.memory import MASK64
 from ..mm.vmalloc import VM_ALLOC, VM_ALLOW_HUGE_VMAP, VM_MAP
 
 __all__ = ["vmalloc", "vmalloc_huge", "vmap", "vfree"]
@@ -24,16 +24,20 @@ __all__ = ["vmalloc", "vmalloc_huge", "vmap", "vfree"]
 
 def _map_area(k, size: int, *, huge: bool, flags: int) -> int | None:
     page = k.machine.arch.page_size
+    ram_pages = sum(end - start for start, end in k.machine.memory.ranges()) // page
+    if size <= 0 or size // page > ram_pages:          # size is unsigned in the kernel: negative is huge
+        k.machine.log.warn_on("__vmalloc_node_range", f"vmalloc error: size {size & MASK64}, exceeds total pages")
+        return None
     size = -(-size // page) * page
     pmd = 1 << k.machine.arch.shift[PMD]
     cont = page * k.machine.arch.hw.contiguous_entries(3)
     if huge:
         flags |= VM_ALLOW_HUGE_VMAP
     unit = pmd if huge and size >= pmd else (cont if huge and size >= cont and k.machine.era.vmap_cont_ptes else page)
-    va = k.vmalloc_space.alloc_va(size + page, unit)
-    if va is None:
-        raise MemoryError("vmalloc space exhausted")
     pfns = k.alloc_data_pages(size // page, align=unit // page)
+    va = k.vmalloc_space.alloc_va(size + page, unit) if pfns else None
+    if va is None:                                      # out of pages or of vmalloc space: NULL
+        return None
     if unit == page:     # the pages are physically contiguous here: one run of plain PTEs
         err = k.mapper.map_range(va, pfns[0] * page, size, Prot.kernel(k), blocks=False, cont=False)
     else:
@@ -55,12 +59,12 @@ def vmalloc_huge(k, size: int) -> int | None:
     return _map_area(k, size, huge=True, flags=VM_ALLOC)
 
 
-def vmap(k, pfns: list[int]) -> int:
+def vmap(k, pfns: list[int]) -> int | None:
     """`vmap(pages, n, VM_MAP, PAGE_KERNEL)`."""
     page = k.machine.arch.page_size
     va = k.vmalloc_space.alloc_va((len(pfns) + 1) * page, page)
     if va is None:
-        raise MemoryError("vmalloc space exhausted")
+        return None
     for i, pfn in enumerate(pfns):
         k.mapper.map_range(va + i * page, pfn * page, page, Prot.kernel(k), blocks=False, cont=False)
     k.register_area(va, (len(pfns) + 1) * page, VM_MAP, list(pfns), caller="vmap")
@@ -68,10 +72,14 @@ def vmap(k, pfns: list[int]) -> int:
 
 
 def vfree(k, addr: int) -> None:
-    """`vfree()`: unmap, free emptied table pages, queue the lazy TLB flush, free the pages."""
+    """`vfree()`: unmap, free emptied table pages, queue the lazy TLB flush, free the pages.
+    vfree(NULL) does nothing; an address that starts no area is a WARN, as in the kernel."""
+    if not addr:
+        return
     area = k.vmalloc_space.find_vm_area(addr)
     if area is None or area.addr != addr or not area.flags & (VM_ALLOC | VM_MAP):
-        raise AddressError(f"vfree({addr:#x}): not the start of a vmalloc/vmap area")
+        k.machine.log.warn_on("vfree", f"Trying to vfree() nonexistent vm area ({addr:#x})")
+        return
     end = area.addr + area.usable_size(k.machine.arch.page_size)
     k.mapper.unmap_range(area.addr, end)
     k.vmalloc_space.lazy_aliases.append((area.addr, end))

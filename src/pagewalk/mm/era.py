@@ -16,6 +16,8 @@ version table; code elsewhere asks the property, never compares eras.
 
 from enum import Enum
 
+from ..errors import ArgumentError
+
 __all__ = ["Era"]
 
 
@@ -40,7 +42,7 @@ class Era(Enum):
         for era in cls:
             if era.value == key:
                 return era
-        raise ValueError(f"unknown era {name!r}; one of: {', '.join(e.value for e in cls)}")
+        raise ArgumentError(f"unknown era {name!r}; one of: {', '.join(e.value for e in cls)}")
 
     @classmethod
     def for_kernel(cls, version: tuple[int, int, int]) -> "Era":

@@ -84,14 +84,13 @@ def open_dump_memory(path: str | os.PathLike, progress=None):
     path = Path(path)
     name = str(path)
     try:
-        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(os.stat(path).st_mode):             # checked before opening: a FIFO's open blocks
+            raise DumpError(f"{name}: not a regular file (a pipe or a device): a dump is read with seeks, "
+                            "save it to a file first")
         with open(path, "rb") as f:
-            magic = f.read(len(FLAT_SIGNATURE)) if stat.S_ISREG(mode) else b""
+            magic = f.read(len(FLAT_SIGNATURE))
     except OSError as e:
         raise DumpError(f"{name}: cannot open: {e.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise DumpError(f"{name}: not a regular file (a pipe or a device): a dump is read with seeks, "
-                        "save it to a file first")
     if magic.startswith(ZSTD_MAGIC):
         return _open_decompressed(decompress_zst(path, progress), name, progress)
     return _open_decompressed(str(path), name, progress, magic)

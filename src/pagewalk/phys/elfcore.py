@@ -69,12 +69,20 @@ def parse_notes(data: bytes, where: str) -> list[Note]:
     return notes
 
 
-def _drop_contained(segments: list[Segment]) -> list[Segment]:
-    """Sorted segments without those wholly inside another (kdump repeats the kernel text as its
-    own PT_LOAD inside the RAM segment: the same memory, found through the larger one)."""
+def _drop_contained(segments: list[Segment], pread, name: str) -> list[Segment]:
+    """Sorted segments without those wholly inside another with the same bytes (kdump and kcore repeat
+    the kernel text as its own PT_LOAD inside the RAM segment); any other overlap is an error."""
     kept: list[Segment] = []
     for seg in sorted(segments, key=lambda s: (s.start, -s.end)):
-        if kept and seg.end <= kept[-1].end and seg.file_end <= kept[-1].file_end:
+        if kept and seg.start < kept[-1].end:
+            outer = kept[-1]
+            same = seg.end <= outer.end and seg.file_end <= outer.file_end and all(
+                pread(seg.offset + at, n) == pread(outer.offset + seg.start - outer.start + at, n)
+                for at, n in ((at, min(1 << 20, seg.file_end - seg.start - at))
+                              for at in range(0, seg.file_end - seg.start, 1 << 20)))
+            if not same:
+                raise DumpError(f"{name}: PT_LOADs for physical {outer.start:#x}-{outer.end:#x} and "
+                                f"{seg.start:#x}-{seg.end:#x} overlap with different contents")
             continue
         kept.append(seg)
     return kept
@@ -228,7 +236,7 @@ class ElfCoreMemory:
                 segments.append(Segment(paddr, paddr + memsz, paddr + filesz, off))
         if not segments:
             raise DumpError(f"{name}: no PT_LOAD segments with physical addresses: no physical memory in this core")
-        return _drop_contained(segments), notes
+        return _drop_contained(segments, self._pread, name), notes
 
     @property
     def is_kcore(self) -> bool:

@@ -26,7 +26,7 @@ from ..mm.pagewalk import (
     walk_kernel_page_table_range_lockless, walk_page_range, walk_page_range_debug, walk_page_range_vma, walk_page_vma,
 )
 
-__all__ = ["Scenario", "Rule", "TraceHeader", "TraceRecorder", "run_scenario", "replay", "parse_vma_line"]
+__all__ = ["parse_number", "Scenario", "Rule", "TraceHeader", "TraceRecorder", "run_scenario", "replay", "parse_vma_line"]
 #: Short callback names of the scenario grammar -> mm_walk_ops fields, in the summary's order.
 CALLBACKS = {"pgd": "pgd_entry", "p4d": "p4d_entry", "pud": "pud_entry", "pmd": "pmd_entry", "pte": "pte_entry",
              "hole": "pte_hole", "hugetlb": "hugetlb_entry", "test": "test_walk", "pre": "pre_vma",
@@ -38,10 +38,11 @@ WALK_LOCKS = {"rd": PGWALK_RDLOCK, "wr": PGWALK_WRLOCK, "wrverify": PGWALK_WRLOC
 APIS = ("user", "vma", "page_vma", "kernel", "kernel_lockless", "debug")
 
 
-def _int(text: str) -> int:
+def parse_number(text: str, base: int = 0) -> int:
+    """`text` as an integer (0x.. hex, else decimal, or the given base); PagewalkError names it otherwise."""
     try:
-        return int(text, 0)
-    except ValueError:
+        return int(text, base)
+    except (ValueError, TypeError):
         raise PagewalkError(f"{text!r} is not a number") from None
 
 
@@ -64,7 +65,7 @@ class Rule:
         for effect in effects.split(","):
             key, _, value = effect.partition("=")
             if key == "ret":
-                ret = _int(value)
+                ret = parse_number(value)
             elif key == "act" and value in ACTIONS:
                 action = ACTIONS[value]
             elif key == "once":
@@ -91,7 +92,7 @@ class Rule:
         flag, _, mask = sel.partition("=")
         if vma is None:
             return False
-        hit = bool(vma.vm_flags & _int(mask))
+        hit = bool(vma.vm_flags & parse_number(mask))
         return hit if flag == "flag" else not hit
 
 
@@ -137,18 +138,18 @@ class Scenario:
         return cls(fields.get("name", "scenario"), fields["api"], resolve(fields["start"], symbols),
                    resolve(fields["end"], symbols), ops, fields.get("lock", "read"), fields.get("mm", "cur"),
                    fields.get("pgd", "null"), WALK_LOCKS.get(walk_lock, None) if not walk_lock.isdigit()
-                   else int(walk_lock), tuple(rules), int(fields.get("cap", 200_000)), line)
+                   else int(walk_lock), tuple(rules), parse_number(str(fields.get("cap", 200_000))), line)
 
 
 def resolve(expr: str, symbols: dict[str, int] | None) -> int:
     """EXPR: a number, SYM, SYM+N, SYM-N (lm:PA needs a symbol table entry 'lm:')."""
     m = re.fullmatch(r"([A-Za-z_:][\w:]*?)([+-]\w+)?", expr)
     if not m or expr[0].isdigit():
-        return _int(expr)
+        return parse_number(expr)
     symbols = {} if symbols is None else symbols
     if m[1] not in symbols:
         raise PagewalkError(f"scenario: symbol {m[1]!r} is not known here; give the address as a number")
-    return symbols[m[1]] + (_int(m[2]) if m[2] else 0)
+    return symbols[m[1]] + (parse_number(m[2]) if m[2] else 0)
 
 
 @dataclass
@@ -175,13 +176,20 @@ class TraceHeader:
                 api = dict(tok.split("=", 1) for tok in body.split() if "=" in tok)
             elif body.startswith("range "):
                 m = re.search(r"start=\S+ \((0x[0-9a-f]+)\) end=\S+ \((0x[0-9a-f]+)\)", body)
-                rng = (int(m[1], 16), int(m[2], 16)) if m else None
-            elif body.startswith("mm.pgd "):
-                user_pgd = int(re.search(r"pa=(0x[0-9a-f]+)", body)[1], 16)
-            elif body.startswith("init_mm.pgd "):
-                kernel_pgd = int(re.search(r"pa=(0x[0-9a-f]+)", body)[1], 16)
+                rng = (parse_number(m[1], 16), parse_number(m[2], 16)) if m else None
+            elif body.startswith(("mm.pgd ", "init_mm.pgd ")):
+                m = re.search(r"pa=(0x[0-9a-f]+)", body)
+                if m is None:
+                    raise PagewalkError(f"trace header line {raw!r}: no pa=0x... value")
+                if body.startswith("mm.pgd "):
+                    user_pgd = parse_number(m[1])
+                else:
+                    kernel_pgd = parse_number(m[1])
             elif body.startswith("vabits_actual="):
-                geometry = {k: int(v, 0) for k, v in (t.split("=") for t in body.split())}
+                pairs = [t.split("=", 1) for t in body.split()]
+                if any(len(p) != 2 for p in pairs):
+                    raise PagewalkError(f"trace header line {raw!r}: expected KEY=VALUE pairs")
+                geometry = {k: parse_number(v) for k, v in pairs}
             elif body.startswith("vma ") and "flags=" in body:
                 vmas.append(parse_vma_line(body[4:]))
         if line is None:
@@ -192,8 +200,8 @@ class TraceHeader:
         if api:
             scenario = replace(scenario, lock=api.get("lock", scenario.lock), mm=api.get("mm", scenario.mm),
                                pgd=api.get("pgd", scenario.pgd),
-                               walk_lock=int(api.get("walk_lock", scenario.walk_lock)),
-                               cap=int(api.get("cap", scenario.cap)))
+                               walk_lock=parse_number(str(api.get("walk_lock", scenario.walk_lock))),
+                               cap=parse_number(str(api.get("cap", scenario.cap))))
         return cls(scenario, user_pgd, kernel_pgd, vmas, geometry)
 
 
@@ -212,12 +220,15 @@ def parse_vma_line(text: str) -> vm_area_struct:
     m = re.match(r"(?:0x)?([0-9a-f]+)-(?:0x)?([0-9a-f]+)\s+flags=(\w+)\s+pgoff=(\w+)\s+(\S+)(.*)$", text.strip())
     if not m:
         raise PagewalkError(f"cannot read a VMA from {text!r}")
-    flags = int(m[3], 0)
+    flags = parse_number(m[3])
     extra = m[6].split()
-    size = next((_int(e.split("=")[1]) for e in extra if e.startswith("hugetlb=")), 0)
+    size = next((parse_number(e.split("=")[1]) for e in extra if e.startswith("hugetlb=")), 0)
     if "hugetlb" in extra:
         flags |= VM_HUGETLB
-    vma = vm_area_struct(int(m[1], 16), int(m[2], 16), flags, int(m[4], 0), m[5], huge_page_size=size)
+    start, end = parse_number(m[1], 16), parse_number(m[2], 16)
+    if start >= end:
+        raise PagewalkError(f"VMA {text.strip()!r} is empty or reversed")
+    vma = vm_area_struct(start, end, flags, parse_number(m[4]), m[5], huge_page_size=size)
     if size:
         vma.vm_flags |= VM_HUGETLB
     return vma

@@ -42,18 +42,25 @@ class BuildOptions:
 
     @classmethod
     def from_config(cls, text: str, source: str) -> "BuildOptions":
-        opts = {}
-        for line in text.splitlines():
+        opts, lines = {}, {}
+        for number, line in enumerate(text.splitlines(), 1):
             m = re.match(r"CONFIG_(\w+)=(.*)", line.strip())
             if m:
-                opts[m[1]] = m[2].strip('"')
+                opts[m[1]], lines[m[1]] = m[2].strip('"'), number
+
+        def number(name: str, default: int | None) -> int | None:
+            if name not in opts:
+                return default
+            try:
+                return int(opts[name], 0)
+            except ValueError:
+                raise DumpError(f"{source}, line {lines[name]}: CONFIG_{name}={opts[name]} is not a number") from None
         on = lambda name: opts.get(name) in ("y", "m")  # noqa: E731
         kasan = "generic" if on("KASAN_GENERIC") else "sw_tags" if on("KASAN_SW_TAGS") else None
-        offset = opts.get("KASAN_SHADOW_OFFSET")
         return cls(kvm=opts.get("KVM") == "y", ghes=on("ACPI_APEI_GHES"), sdei=on("ARM_SDE_INTERFACE"),
                    kpti=on("UNMAP_KERNEL_AT_EL0"), relocatable=on("RELOCATABLE"),
-                   nr_cpus=int(opts.get("NR_CPUS", DEFAULT_NR_CPUS)), kasan=kasan,
-                   kasan_shadow_offset=int(offset, 0) if offset else None, source=source)
+                   nr_cpus=number("NR_CPUS", DEFAULT_NR_CPUS), kasan=kasan,
+                   kasan_shadow_offset=number("KASAN_SHADOW_OFFSET", None), source=source)
 
     @classmethod
     def from_symbols(cls, names: set[str], kernel_offset: int, source: str,
