@@ -492,3 +492,30 @@ def test_kernel_map_pages_follows_can_set_direct_map(era):
         lm = k.page_address(k.alloc_data_pages(1)[0])
         k.__kernel_map_pages(lm, 1, 0)
         assert k.translate(lm).mapped == (not debug)
+
+
+@pytest.mark.parametrize("era,kept", [("later", True), ("6.12", True), ("6.18", True)])
+def test_pageattr_masks_kpti_keeps_ng_on_revalidation(era, kept):
+    """§1.2/§2 and the 7.2.13 note: PTE_MAYBE_NG = PTE_NG under KPTI; 7.x revalidates with
+    PTE_PRESENT_VALID_KERNEL = PTE_VALID | PTE_MAYBE_NG, older eras only touch PTE_VALID: nG stays."""
+    k = kernel(era, kpti=True)
+    v = k.vmalloc(PAGE)
+    assert val(k, v) & BIT[11]                                       # PAGE_KERNEL with KPTI is non-global
+    assert k.set_memory_valid(v, 1, 0) == 0 and not val(k, v) & BIT[0]
+    assert k.set_memory_valid(v, 1, 1) == 0
+    assert val(k, v) & BIT[0] and bool(val(k, v) & BIT[11]) == kept
+    assert not k.violations
+
+
+@pytest.mark.parametrize("era", ["6.18", "later"])
+def test_pageattr_late_kfence_pool_is_split_to_ptes_with_bbml2(era):
+    """§5.4/§9: with BBML2 the linear map keeps blocks (force_pte_mapping() false), and a late KFENCE
+    pool is split to plain PTEs (arch_kfence_init_pool / range_split_to_ptes): KFENCE memory is always
+    PTE-mapped, one page at a time, no contiguous hint."""
+    k = kernel(era, bbml2=True, rodata="full", kfence=True, kfence_early_init=False)
+    assert not k.config.force_pte_mapping()
+    start, end = k.kfence_pool
+    assert k.translate(start - (2 << 20)).level < 3                 # the rest of the linear map: blocks
+    for va in range(start, end, PAGE):                              # valid or protected (invalid) pages
+        t = k.translate(va)
+        assert t.steps[-1].level == 3 and not t.descriptor & BIT[52], hex(va)

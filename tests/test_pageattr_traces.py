@@ -25,6 +25,7 @@ def blank(text: str) -> str:
             line = re.sub(r"\bret=\S+", "ret=?", line)
             line = re.sub(r"\bwarn=\S+", "warn=?", line)
             line = re.sub(r"\bnchg=\S+", "nchg=?", line)
+            line = re.sub(r"\bnent=(\d+)/\d+", r"nent=\1/?", line)
             line = re.sub(r"(\b\w+:[0-9a-f]+:[0-9a-f]+:(?:[0-9a-f]{16}|-)):\S+", r"\1:?", line)
         out.append(line)
     return "\n".join(out) + "\n"

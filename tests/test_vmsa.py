@@ -179,3 +179,40 @@ def test_vmsa_18_tbi_and_canonical_form():
     assert translate(ram, g, b.root, 0x5aff000000001010).pa == 0x40001010     # tag ignored
     assert translate(ram, g, b.root, 0xfff7000000001010).fault_kind == "outside-range"
     assert translate(ram, g, b.root, 0xfff7000000001010, tbi=False).fault_kind == "outside-range"
+
+
+HIERARCHY_GEOMETRIES = [Geometry(4096, 39), Geometry(4096, 48), Geometry(4096, 52, ds=True), Geometry(16384, 47),
+                        Geometry(16384, 52, ds=True), Geometry(65536, 42), Geometry(65536, 52, pa52_64k=True)]
+
+
+@pytest.mark.parametrize("g", HIERARCHY_GEOMETRIES, ids=str)
+@pytest.mark.parametrize("ap_table,pxn_table,uxn_table", [(0, 0, 0), (1, 0, 0), (2, 0, 0), (3, 0, 0), (0, 1, 0),
+                                                          (0, 0, 1), (2, 1, 1)])
+@pytest.mark.parametrize("user", [False, True])
+@pytest.mark.parametrize("hpd", [False, True])
+def test_vmsa_3_6_table_attributes_restrict_every_leaf_below(g, ap_table, pxn_table, uxn_table, user, hpd):
+    """§3.6, written out here: APTable bit 0 forbids EL0, bit 1 forbids writes, PXNTable/UXNTable make
+    everything below execute-never; they restrict, never widen; with HPD they are ignored. Checked for a
+    table descriptor at every level above a page and above each block size the geometry has."""
+    va = g.ttbr1_base + 0x4000_0000 * 3 + 0x20_0000 * 5
+    for leaf_level in [3] + [lv for lv in range(g.start_level, 3) if g.block_allowed(lv)]:
+        for table_level in range(g.start_level, leaf_level):
+            ram = SimulatedRAM(0x4000_0000, 1 << 30, g.page_size)
+            b = TableBuilder(ram, g)
+            pa = ((0x4000_0000 >> g.level_shift(leaf_level)) + 1) << g.level_shift(leaf_level)   # aligned
+            b.map(va, pa, level=leaf_level, user=user, pxn=False, uxn=False, read_only=False)
+            for level in range(g.start_level, leaf_level):         # the builder's UXNTable off everywhere ...
+                entry = b.table_for(va, level) + 8 * g.index(va, level)
+                ram.write_u64(entry, ram.read_u64(entry) & ~(0x1F << 59))
+            entry = b.table_for(va, table_level) + 8 * g.index(va, table_level)   # ... and the case at one level
+            ram.write_u64(entry, ram.read_u64(entry) | ap_table << 61 | pxn_table << 59 | uxn_table << 60)
+            t = translate(ram, g, b.root, va, hpd=hpd)
+            ap, pxn, uxn = (0, 0, 0) if hpd else (ap_table, pxn_table, uxn_table)
+            where = f"leaf L{leaf_level}, table attributes at L{table_level}"
+            assert t.mapped and t.pa == pa | va & ((1 << g.level_shift(leaf_level)) - 1), where
+            assert t.writable == (not ap & 2), where
+            assert t.user_readable == (user and not ap & 1), where
+            assert t.user_writable == (user and not ap & 1 and not ap & 2), where
+            assert t.user_executable == (not uxn), where
+            if not user:                       # EL0-writable memory is never EL1-executable (a separate rule)
+                assert t.executable == (not pxn), where

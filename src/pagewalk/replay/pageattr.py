@@ -153,16 +153,20 @@ def replay_line(k: Kernel, line: str) -> str:
     warned = len(log.of_kind("warning")) - before
     out, changed = [], 0
     for e in entries:
+        ptr = _find_entry(k, e.level, e.va)          # the after-walk: top-down through table descriptors
         if e.before is not None:
             after = memory.read_u64(e.pa)
-            text = "=" if after == e.before else f"{after:016x}"
+            reached = ptr == e.pa
+            text = "-" if not reached else "=" if after == e.before else f"{after:016x}"
             before_text = f"{e.before:016x}"
         else:
-            ptr = _find_entry(k, e.level, e.va)
             text = "-" if ptr is None else f"{memory.read_u64(ptr):016x}"
             before_text = "-"
         changed += text != "="
         out.append(f"{e.level}:{e.va:x}:{e.text_pa}:{before_text}:{text}")
+    reached_before = sum(e.before is not None for e in entries)
+    reached_after = sum(not entry.endswith(":-") for entry in out)
+    head = re.sub(r"\bnent=\S*", f"nent={reached_before}/{reached_after}", head)
     head = re.sub(r"\bret=\S*", f"ret={ret}", head)
     head = re.sub(r"\bwarn=\S*", f"warn={warned}", head)
     return f"{head} ents= {' '.join(out)} nchg={changed}"
