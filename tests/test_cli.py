@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,8 +96,17 @@ def test_extract_keeps_what_ptdump_needs(tmp_path, capsys):
 
 
 def test_console_script_installed():
-    proc = subprocess.run([sys.executable, "-m", "pagewalk.cli", "vtop", "0x1"], capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.count("\n") >= 1 and "Traceback" not in proc.stderr
+    """The `pagewalk` script pip installed (pyproject's entry point), running this checkout's code."""
+    import os
+    import shutil
+    from conftest import REPO
+    script = shutil.which("pagewalk", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    assert script, "no `pagewalk` script installed: pip install . puts it beside the interpreter"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run([script, "vtop", "0x1"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "pagewalk: error:" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([script, "ptdump"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith("---[ Linear Mapping start ]---")
 
 
 def test_support_matrix_doc_is_generated_from_the_code(capsys):

@@ -49,12 +49,13 @@ def test_encode_translate_round_trip(m):
     assert batch.mapped[0] and int(batch.pa[0]) == pa + offset
 
 
+WIDE = [g for g in GEOMETRIES if g.oa_bits == 52]
+
+
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(GEOMETRIES), st.integers(0, 1 << 40))
+@given(st.sampled_from(WIDE), st.integers(0, 1 << 40))
 def test_tables_above_2_48(g, seed):
-    """Table pages placed above 2^48 are followed only by the 52-bit formats."""
-    if g.oa_bits < 52:
-        return
+    """Table pages placed above 2^48 are followed by the 52-bit formats (every example is one)."""
     page = g.page_size
     high = (1 << 50) + (seed % 1024) * page * 8
     ram = SimulatedRAM(base=high, size=page * 64, page_size=page)
@@ -63,3 +64,16 @@ def test_tables_above_2_48(g, seed):
     va = g.ttbr1_base + g.level_size(3) * 7
     b.map(va, (1 << 51) + page, 3)
     assert translate(ram, g, b.root, va + 5).pa == (1 << 51) + page + 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([g for g in GEOMETRIES if g.oa_bits == 48]), st.integers(48, 49))
+def test_48_bit_formats_fault_on_address_bits_above_2_48(g, bit):
+    """aarch64-vmsa.md §3.5: without a 52-bit format, a page's OA bits [49:48] are RES0 (50 is GP, 51 DBM):
+    set, they are an address size fault."""
+    ram = SimulatedRAM(base=0x40000000, size=64 << 20, page_size=g.page_size)
+    b = TableBuilder(ram, g)
+    va = g.ttbr1_base + g.level_size(3) * 7
+    entry = b.map(va, 0x40000000 + g.page_size, 3)
+    ram.write_u64(entry, ram.read_u64(entry) | 1 << bit)
+    assert translate(ram, g, b.root, va).fault_kind == "address-size"
