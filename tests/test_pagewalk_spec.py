@@ -578,3 +578,23 @@ def test_read_only_dump_refuses_writes():
     mm.mmap_lock.down_read()
     with pytest.raises(PagewalkError, match="read-only"):
         walk_page_range_mm(mm, 0xffff800000000000, 0xffff800000001000, Rec("install_pte", "pte_entry").ops)
+
+
+def test_pagewalk_5_holes_below_the_last_entry_callback_are_not_reported():
+    """§2.1 step 3: a level descends only if a callback below it exists; with pud_entry and pte_hole a none
+    PMD inside an existing PMD table is not visited, so no depth-3 hole is reported (only upper holes)."""
+    m, mm, b = user_machine(vmas=[vm_area_struct(0x10000, 0x400000)])
+    b.map(0x200000, 0x40200000, level=3)                 # a PMD table whose other entries are none
+    r = Rec("pud_entry", "pte_hole")
+    assert walk_page_range(mm, 0x10000, 0x400000, r.ops) == 0
+    assert [c for c in r.calls if c[0] == "pte_hole" and c[3] == 3] == []
+    r2 = Rec("pmd_entry", "pte_hole")                    # with a callback at the PMD level, they are
+    assert walk_page_range(mm, 0x10000, 0x400000, r2.ops) == 0
+    assert any(c[0] == "pte_hole" and c[3] == 3 for c in r2.calls)
+
+
+def test_pagewalk_36_walk_page_mapping_outside_every_vma_is_zero():
+    """§4: pages no VMA maps: nothing is walked and the result is 0."""
+    m, mm, b = user_machine(vmas=[vm_area_struct(0x100000, 0x110000, backing="file:f", vm_pgoff=4)])
+    r = Rec("pte_entry", "pte_hole")
+    assert walk_page_mapping(address_space(mm.vmas), 100, 3, r.ops) == 0 and r.calls == []

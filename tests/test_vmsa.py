@@ -216,3 +216,51 @@ def test_vmsa_3_6_table_attributes_restrict_every_leaf_below(g, ap_table, pxn_ta
             assert t.user_executable == (not uxn), where
             if not user:                       # EL0-writable memory is never EL1-executable (a separate rule)
                 assert t.executable == (not pxn), where
+
+
+def test_vmsa_3_descriptor_encodings_of_the_builder():
+    """§3.2-§3.4 written out: bits[1:0], AttrIndx[4:2], AP[7:6], SH[9:8] (not under LPA2: OA[51:50]), AF (10),
+    nG (11), table attributes NSTable 63, APTable 62:61, UXNTable 60, PXNTable 59."""
+    from pagewalk.hw.aarch64.descriptor import Descriptor, table_descriptor
+    g, lpa2 = Geometry(4096, 48), Geometry(4096, 52, ds=True)
+    t = table_descriptor(g, 0x4000_1000, pxn_table=True, uxn_table=True, ap_table=3)
+    assert t == 0x4000_1000 | 0b11 | 1 << 59 | 1 << 60 | 3 << 61
+    assert table_descriptor(g, 0x4000_1000, ap_table=1) == 0x4000_1000 | 0b11 | 1 << 61
+    page = leaf_descriptor(g, 3, 0x4000_2000, attrindx=4, read_only=True, user=True, ng=True)
+    assert page & 0b11 == 0b11 and page >> 2 & 7 == 4 and page >> 6 & 3 == 0b11 and page >> 8 & 3 == 0b11
+    assert page & 1 << 10 and page & 1 << 11 and page & 1 << 53 and page & 1 << 54
+    block = leaf_descriptor(g, 2, 0x4020_0000, valid=False)
+    assert block & 0b11 == 0b00 and block & ~0xFFF & ((1 << 48) - 1) == 0x4020_0000
+    assert leaf_descriptor(lpa2, 3, 0xC_0000_4000_0000) >> 8 & 3 == 0b11 and \
+        Descriptor(leaf_descriptor(lpa2, 3, 0x4000_0000), 3, lpa2).shareability is None
+    d = Descriptor(page, 3, g)
+    assert (d.attrindx, d.ap, d.read_only, d.user, d.ng, d.shareability) == (4, 0b11, True, True, True, 0b11)
+
+
+def test_vmsa_3_describe_names_every_field():
+    """What vtop prints for a descriptor: the kind, the address, the fields set."""
+    from pagewalk.hw.aarch64.descriptor import Descriptor, table_descriptor
+    g = Geometry(4096, 48)
+    assert Descriptor(0, 3, g).describe() == "invalid"
+    assert Descriptor(0x4000_2702, 3, g).describe() == "invalid (0x702 in low bits)"
+    assert Descriptor(table_descriptor(g, 0x4000_1000, pxn_table=True, uxn_table=True), 1, g).describe() == \
+        "TABLE next=0x40001000 UXNTABLE PXNTABLE"
+    text = Descriptor(leaf_descriptor(g, 3, 0x4000_2000, attrindx=4, read_only=True, contiguous=True), 3, g).describe()
+    assert text == "PAGE oa=0x40002000 AttrIndx=4 RDONLY AF CONT PXN UXN SH=inner"
+    soft = Descriptor(leaf_descriptor(g, 3, 0x4000_2000, software=0b1111, ng=True), 3, g).describe()
+    assert soft.endswith("AF NG PXN UXN SW_DIRTY SW_SPECIAL SW_DEVMAP SW_58 SH=inner")   # bits 55..58
+
+
+@pytest.mark.parametrize("bit", [12, 13, 14, 15])
+@pytest.mark.parametrize("level", [2, 3])
+def test_vmsa_3_5_64k_48_bit_res0_address_bits(level, bit):
+    """§3.5: with the 64K granule and 48-bit OAs, descriptor bits [15:12] (OA[51:48] in the 52-bit format)
+    are RES0 in tables and leaves: set, they are an address size fault."""
+    g = Geometry(65536, 48)
+    ram = SimulatedRAM(0x4000_0000, 64 << 20, g.page_size)
+    b = TableBuilder(ram, g)
+    va = g.ttbr1_base + 0x2000_0000 * 3
+    b.map(va, 0x4000_0000 + g.page_size, 3)
+    entry = b.table_for(va, level) + 8 * g.index(va, level)
+    ram.write_u64(entry, ram.read_u64(entry) | 1 << bit)
+    assert translate(ram, g, b.root, va).fault_kind == "address-size"
