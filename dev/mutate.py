@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--module", action="append", choices=sorted(SELECTIONS), help="default: all of them")
     parser.add_argument("--per-module", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=int, default=120, help="seconds before a mutant counts as hung")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     shared = os.environ.get("PAGEWALK_SHARED", str(REPO.parent / "shared"))
@@ -105,13 +106,18 @@ def main() -> None:
             for index, what in sorted(rng.sample(points, min(args.per_module, len(points)))):
                 line = getattr(nodes[index], "lineno", "?")
                 path.write_text(mutant_source(original, index))
-                proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                       "--hypothesis-seed=0", *SELECTIONS[module]], cwd=copy, capture_output=True,
-                                      env=dict(os.environ, PAGEWALK_SHARED=shared), timeout=600)
-                path.write_text(original)
-                dead = proc.returncode != 0
+                try:
+                    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                           "--hypothesis-seed=0", *SELECTIONS[module]], cwd=copy,
+                                          capture_output=True, env=dict(os.environ, PAGEWALK_SHARED=shared),
+                                          timeout=args.timeout)
+                    dead, how = proc.returncode != 0, ""
+                except subprocess.TimeoutExpired:            # a mutant that hangs is noticed too
+                    dead, how = True, f" (hung: over {args.timeout} s)"
+                finally:
+                    path.write_text(original)
                 killed, survived = killed + dead, survived + (not dead)
-                print(f"{'killed  ' if dead else 'SURVIVED'} {module}:{line}  {what}", flush=True)
+                print(f"{'killed  ' if dead else 'SURVIVED'} {module}:{line}  {what}{how}", flush=True)
     print(f"{killed + survived} mutants: {killed} killed, {survived} survived")
 
 

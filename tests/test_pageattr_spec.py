@@ -519,3 +519,16 @@ def test_pageattr_late_kfence_pool_is_split_to_ptes_with_bbml2(era):
     for va in range(start, end, PAGE):                              # valid or protected (invalid) pages
         t = k.translate(va)
         assert t.steps[-1].level == 3 and not t.descriptor & BIT[52], hex(va)
+
+
+@pytest.mark.parametrize("era", ["6.1", "6.12", "base", "seed-v2", "6.18", "later"])
+def test_freeing_f11_vfree_frees_no_page_table(era):
+    """kernel-pgtable-freeing.md F11: vunmap/vfree only clear entries; every table page stays allocated and
+    linked (for reuse or later huge promotion); the entries read as none."""
+    k = kernel(era)
+    v = k.vmalloc(3 * PAGE)
+    tables = k.machine.memory.live_pages
+    k.vfree(v)
+    assert k.machine.memory.live_pages == tables
+    assert all(not k.translate(v + i * PAGE).mapped for i in range(3))
+    assert k.translate(v).steps[-1].level == 3                       # the PTE table is still there, empty

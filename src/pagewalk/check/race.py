@@ -201,8 +201,9 @@ def _two_areas() -> _TwoAreas:
     return _TwoAreas(k, a, k.vmalloc(page))
 
 
-def _vfree_b_steps(s: _TwoAreas) -> list[Step]:
-    """vfree(B) as the three stores/frees that matter: clear the PTE, unlink the table, free it."""
+def _free_b_table_steps(s: _TwoAreas) -> list[Step]:
+    """B's PTE table freed as huge-vmap promotion over B's purged range does it (vunmap clears B's PTE;
+    pmd_free_pte_page unlinks the table and frees it: kernel-pgtable-freeing.md F4, F6, F11)."""
     k, b = s.k, s.b
     arch, mem = k.machine.arch, k.machine.memory
     pmd = arch.entry_for(mem.read_u64, k.machine.swapper_pg_dir, b, 3)
@@ -240,12 +241,12 @@ def _ptdump_walk(s: _TwoAreas):
 def run_scenarios() -> list[RaceReport]:
     page = 4096
     return [
-        explore("lockless walk of a range the caller owns (set_memory_* on its own area A) vs vfree(B)",
-                _two_areas, _lockless(lambda s: s.a, 2 * page), _vfree_b_steps),
-        explore("lockless walk over B, which it does not own, vs vfree(B)",
-                _two_areas, _lockless(lambda s: s.b, 2 * page), _vfree_b_steps),
-        explore("ptdump (init_mm write-locked, 7.x rule) vs table freeing that takes init_mm's lock",
-                _two_areas, _ptdump_walk, _vfree_b_steps, serialized=True),
-        explore("ptdump vs table freeing that takes no init_mm lock (before the July-2026 fixes)",
-                _two_areas, _ptdump_walk, _vfree_b_steps),
+        explore("lockless walk of a range the caller owns (set_memory_* on its own area A) vs freeing B's PTE table",
+                _two_areas, _lockless(lambda s: s.a, 2 * page), _free_b_table_steps),
+        explore("lockless walk over B, which it does not own, vs freeing B's PTE table",
+                _two_areas, _lockless(lambda s: s.b, 2 * page), _free_b_table_steps),
+        explore("ptdump (init_mm write-locked, 7.x rule) vs PTE-table freeing that takes init_mm's lock",
+                _two_areas, _ptdump_walk, _free_b_table_steps, serialized=True),
+        explore("ptdump vs PTE-table freeing that takes no init_mm lock (before the July-2026 fixes)",
+                _two_areas, _ptdump_walk, _free_b_table_steps),
     ]

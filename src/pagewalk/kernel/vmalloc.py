@@ -72,8 +72,9 @@ def vmap(k, pfns: list[int]) -> int | None:
 
 
 def vfree(k, addr: int) -> None:
-    """`vfree()`: unmap, free emptied table pages, queue the lazy TLB flush, free the pages.
-    vfree(NULL) does nothing; an address that starts no area is a WARN, as in the kernel."""
+    """`vfree()`: clear the entries, queue the lazy TLB flush, free the pages. Page tables stay linked,
+    empty, for reuse (kernel-pgtable-freeing.md F11: vunmap frees no table page). vfree(NULL) does nothing;
+    an address that starts no area is a WARN, as in the kernel."""
     if not addr:
         return
     area = k.vmalloc_space.find_vm_area(addr)

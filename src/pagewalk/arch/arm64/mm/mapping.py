@@ -109,8 +109,8 @@ class Mapper:
         self.memory.write_table(first, arch.hw.oa.encode_array(pas, arch.page_shift) | np.uint64(prot.value | 3))
         return n * page
 
-    def unmap_range(self, start: int, end: int, free_tables: bool = True) -> None:
-        """`vunmap_range()`: clear the leaves; then free PTE/PMD tables left empty (and clear their entries)."""
+    def unmap_range(self, start: int, end: int) -> None:
+        """`vunmap_range_noflush()`: clear the leaves; tables stay linked, empty (F11: no table page is freed)."""
         arch, read = self.arch, self.memory.read_u64
         root = self.k.machine.swapper_pg_dir
         va = start
@@ -123,24 +123,3 @@ class Mapper:
             size = 1 << arch.shift[depth]
             self.k.write_entry(entry, 0)
             va = (va & ~(size - 1)) + size
-        if free_tables:
-            self._free_empty(start, end)
-
-    def _free_empty(self, start: int, end: int) -> None:
-        """Free every PTE and PMD table under [start, end) whose entries are all zero."""
-        arch, read, memory = self.arch, self.memory.read_u64, self.memory
-        root = self.k.machine.swapper_pg_dir
-        for depth in (PMD, PUD):                      # the entry pointing at a PTE table, then at a PMD table
-            size = 1 << arch.shift[depth]
-            va = start & ~(size - 1)
-            while va < end:
-                found = arch.entry_for(read, root, va, depth)
-                if found is not None:
-                    value = read(found)
-                    if arch.offsets[depth + 1] is Offset.TABLE and value & PMD_TYPE_MASK == PMD_TYPE_TABLE:
-                        table = arch.table_address(value)
-                        if not memory.read_table(table, arch.ptrs[depth + 1]).any() and memory.is_live(table):
-                            self.k.write_entry(found, 0)
-                            self.k.flush_tlb_kernel_range(va, va + size, "free_empty_tables")
-                            memory.free_page(table)
-                va += size
