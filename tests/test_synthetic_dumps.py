@@ -67,3 +67,19 @@ def test_synthetic_dump_translates_and_dumps(tmp_path, page_size, va_bits, actua
     ends = [(int(line[2:18], 16), int(line[21:37], 16)) for line in ranges]
     assert all(a[1] == b[0] for a, b in zip(ends, ends[1:])) and ends[-1][1] == 0
     assert d.check_wx().wx_summary() == "Checked W+X mappings: passed, no W+X pages found"   # text ROX, rest NX
+
+
+@pytest.mark.parametrize("page_size,va_bits,actual,p4d_folded,pud_folded", [
+    (4096, 48, 48, True, False),        # 4 levels: P4D folded at build time, PUD real
+    (4096, 52, 52, False, False),       # 5 levels, LPA2 CPU
+    (4096, 52, 48, True, False),        # LPA2 5-level build running 4 levels: P4D folded at run time
+    (16384, 52, 47, True, True),        # 16K LPA2 build running 3 levels: PUD folded at run time
+    (4096, 39, 39, True, True),         # any 3-level build
+    (65536, 48, 48, True, True),
+])
+def test_ptdump_top_hardware_level_is_pgd(page_size, va_bits, actual, p4d_folded, pud_folded):
+    """arm64-ptdump.md §5 (6.12, 7.x): the top hardware level is always named PGD; note_page() remaps a P4D
+    note when mm_p4d_folded() and a PUD note when mm_pud_folded(), and only then."""
+    from pagewalk.arch.arm64.asm.pgtable import Arm64PageTables
+    pt = Arm64PageTables(page_size, va_bits, actual, (6, 12, 117))
+    assert (pt.mm_p4d_folded(), pt.mm_pud_folded()) == (p4d_folded, pud_folded)

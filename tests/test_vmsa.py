@@ -249,6 +249,9 @@ def test_vmsa_3_describe_names_every_field():
     assert text == "PAGE oa=0x40002000 AttrIndx=4 RDONLY AF CONT PXN UXN SH=inner"
     soft = Descriptor(leaf_descriptor(g, 3, 0x4000_2000, software=0b1111, ng=True), 3, g).describe()
     assert soft.endswith("AF NG PXN UXN SW_DIRTY SW_SPECIAL SW_DEVMAP SW_58 SH=inner")   # bits 55..58
+    for n, name in enumerate(("SW_DIRTY", "SW_SPECIAL", "SW_DEVMAP", "SW_58")):             # each bit alone
+        one = Descriptor(leaf_descriptor(g, 3, 0x4000_2000, software=1 << n), 3, g).describe()
+        assert [w for w in one.split() if w.startswith("SW_")] == [name]
 
 
 @pytest.mark.parametrize("bit", [12, 13, 14, 15])
