@@ -532,3 +532,13 @@ def test_freeing_f11_vfree_frees_no_page_table(era):
     assert k.machine.memory.live_pages == tables
     assert all(not k.translate(v + i * PAGE).mapped for i in range(3))
     assert k.translate(v).steps[-1].level == 3                       # the PTE table is still there, empty
+
+
+@pytest.mark.parametrize("era,debugfs,level", [("6.12", True, 3), ("6.12", False, 2), ("base", True, 3),
+                                               ("6.18", True, 2), ("later", True, 2)])
+def test_freeing_f3_huge_vmap_gate(era, debugfs, level):
+    """kernel-pgtable-freeing.md F3: before 6.18, CONFIG_PTDUMP_DEBUGFS turns PMD/PUD vmap off, so
+    vmalloc_huge(2 MiB) is PTE-mapped; 6.18 and later map a PMD block."""
+    k = kernel(era, ptdump_debugfs=debugfs)
+    v = k.vmalloc_huge(SZ_2M)
+    assert k.translate(v).level == level and k.translate(v + SZ_2M - PAGE).mapped

@@ -42,6 +42,8 @@ class KernelConfig:
     nov2025_fix: bool = True
     #: PROT_NS_SHARED: the realm's "shared" IPA bit (the top bit of a 48-bit IPA space).
     realm_shared_bit: int = 1 << 47
+    #: CONFIG_PTDUMP_DEBUGFS (kernel_page_tables in debugfs; before 6.18 it turns huge vmap off).
+    ptdump_debugfs: bool = False
     #: Kernel version whose predicates apply (default: the era's).
     version: tuple[int, int, int] | None = None
 

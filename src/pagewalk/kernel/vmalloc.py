@@ -33,7 +33,9 @@ def _map_area(k, size: int, *, huge: bool, flags: int) -> int | None:
     cont = page * k.machine.arch.hw.contiguous_entries(3)
     if huge:
         flags |= VM_ALLOW_HUGE_VMAP
-    unit = pmd if huge and size >= pmd else (cont if huge and size >= cont and k.machine.era.vmap_cont_ptes else page)
+    era = k.machine.era
+    pmd_ok = huge and size >= pmd and not (k.config.ptdump_debugfs and era.huge_vmap_off_with_ptdump_debugfs)
+    unit = pmd if pmd_ok else (cont if huge and size >= cont and era.vmap_cont_ptes else page)
     pfns = k.alloc_data_pages(size // page, align=unit // page)
     va = k.vmalloc_space.alloc_va(size + page, unit) if pfns else None
     if va is None:                                      # out of pages or of vmalloc space: NULL

@@ -183,6 +183,12 @@ class Era(Enum):
         return self not in (Era.V6_1, Era.V6_12)
 
     @property
+    def huge_vmap_off_with_ptdump_debugfs(self) -> bool:
+        """arch_vmap_pmd/pud_supported() are false under CONFIG_PTDUMP_DEBUGFS ("SW table walks can't handle
+        removal of intermediate entries", v5.13 .. v6.17); 6.18 protects ptdump instead (F3)."""
+        return not self.has_split_on_demand
+
+    @property
     def vmap_cont_ptes(self) -> bool:
         """Huge vmalloc maps with contiguous PTEs below PMD size (arch_vmap_pte_range_map_size, v6.13)."""
         return self.version >= (6, 13)
