@@ -542,3 +542,25 @@ def test_freeing_f3_huge_vmap_gate(era, debugfs, level):
     k = kernel(era, ptdump_debugfs=debugfs)
     v = k.vmalloc_huge(SZ_2M)
     assert k.translate(v).level == level and k.translate(v + SZ_2M - PAGE).mapped
+
+
+@pytest.mark.parametrize("era,debugfs,level", [("6.12", True, 3), ("6.18", True, 2), ("later", True, 2),
+                                               ("later", False, 2)])
+def test_freeing_f3_ioremap_of_an_aligned_region(era, debugfs, level):
+    """F1/F3: a 2 MiB-aligned ioremap is PTE-mapped on 6.12 with PTDUMP_DEBUGFS, a PMD block from 6.18 (as the
+    real 6.12 and 7.2 captures map the 256 MiB ECAM window); device memory, never executable."""
+    k = kernel(era, ptdump_debugfs=debugfs)
+    v = k.ioremap(0x10_0000_0000, 4 * SZ_2M)
+    t = k.translate(v + SZ_2M + 0x123)
+    assert t.level == level and t.pa == 0x10_0000_0000 + SZ_2M + 0x123
+    assert t.attr == "DEVICE/nGnRE" and not t.executable and t.writable
+    assert k.set_memory_ro(v, 1) == -22                                # not VM_ALLOC: pageattr refuses
+
+
+def test_pageattr_26_demo_reports_exactly_where_the_spec_says():
+    """§8 behaviour 26 as `pagewalk demo` shows it: KFENCE's set_memory_valid() from softirq is clean with the
+    seed's NOLOCK walk, 6.18 after the Nov-2025 fix and 7.x; the seed with RDLOCK trips the lock assertion (or,
+    taking the lock, sleeps in atomic context); 6.18 as merged takes pgtable_split_lock in softirq."""
+    from pagewalk.demo import run_demo
+    rules = [sorted({r.split(":")[0] for r in o.reports}) for o in run_demo()]
+    assert rules == [[], ["lock-assertion"], ["lock-context"], ["lock-context"], [], []]

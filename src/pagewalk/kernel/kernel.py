@@ -193,6 +193,7 @@ class Kernel:
     vmalloc = kernel_function(vmalloc_c.vmalloc)
     vmalloc_huge = kernel_function(vmalloc_c.vmalloc_huge)
     vmap = kernel_function(vmalloc_c.vmap)
+    ioremap = kernel_function(vmalloc_c.ioremap)
     vfree = kernel_function(vmalloc_c.vfree)
     kfence_protect_page = kernel_function(kfence_c.kfence_protect_page)
     set_memory_ro = kernel_function(pageattr.set_memory_ro)

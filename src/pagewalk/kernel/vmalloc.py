@@ -17,9 +17,21 @@ False
 from ..arch.arm64.asm.pgtable import PMD
 from ..arch.arm64.mm.mapping import Prot
 from ..phys.memory import MASK64
-from ..mm.vmalloc import VM_ALLOC, VM_ALLOW_HUGE_VMAP, VM_MAP
+from ..mm.vmalloc import VM_ALLOC, VM_ALLOW_HUGE_VMAP, VM_IOREMAP, VM_MAP
 
-__all__ = ["vmalloc", "vmalloc_huge", "vmap", "vfree"]
+__all__ = ["vmalloc", "vmalloc_huge", "vmap", "vfree", "ioremap"]
+
+
+def _map_unit(k, size: int, huge: bool) -> int:
+    """The largest mapping unit vmap_range_noflush() uses for a `size` run: a PMD block where
+    arch_vmap_pmd_supported() (F3), contiguous PTEs (v6.13+), else pages."""
+    page = k.machine.arch.page_size
+    pmd = 1 << k.machine.arch.shift[PMD]
+    cont = page * k.machine.arch.hw.contiguous_entries(3)
+    era = k.machine.era
+    if huge and size >= pmd and not (k.config.ptdump_debugfs and era.huge_vmap_off_with_ptdump_debugfs):
+        return pmd
+    return cont if huge and size >= cont and era.vmap_cont_ptes else page
 
 
 def _map_area(k, size: int, *, huge: bool, flags: int) -> int | None:
@@ -30,12 +42,9 @@ def _map_area(k, size: int, *, huge: bool, flags: int) -> int | None:
         return None
     size = -(-size // page) * page
     pmd = 1 << k.machine.arch.shift[PMD]
-    cont = page * k.machine.arch.hw.contiguous_entries(3)
     if huge:
         flags |= VM_ALLOW_HUGE_VMAP
-    era = k.machine.era
-    pmd_ok = huge and size >= pmd and not (k.config.ptdump_debugfs and era.huge_vmap_off_with_ptdump_debugfs)
-    unit = pmd if pmd_ok else (cont if huge and size >= cont and era.vmap_cont_ptes else page)
+    unit = _map_unit(k, size, huge)
     pfns = k.alloc_data_pages(size // page, align=unit // page)
     va = k.vmalloc_space.alloc_va(size + page, unit) if pfns else None
     if va is None:                                      # out of pages or of vmalloc space: NULL
@@ -59,6 +68,25 @@ def vmalloc(k, size: int) -> int | None:
 def vmalloc_huge(k, size: int) -> int | None:
     """`vmalloc_huge()`: PMD blocks (or contiguous PTEs) where the size allows."""
     return _map_area(k, size, huge=True, flags=VM_ALLOC)
+
+
+def ioremap(k, phys: int, size: int) -> int | None:
+    """`ioremap()`: device memory (PROT_DEVICE_nGnRE) in a VM_IOREMAP area aligned to its size's order
+    (IOREMAP_MAX_ORDER caps it), with huge mappings where aligned (ioremap_max_page_shift: no limit)."""
+    page, pmd = k.machine.arch.page_size, 1 << k.machine.arch.shift[PMD]
+    if size <= 0 or phys % page:
+        return None
+    size = -(-size // page) * page
+    va = k.vmalloc_space.alloc_va(size + page, min(1 << (size - 1).bit_length(), pmd))
+    if va is None:
+        return None
+    unit = _map_unit(k, size, huge=phys % pmd == 0)
+    err = k.mapper.map_range(va, phys, size, Prot.device(k), blocks=unit == pmd, cont=unit != page)
+    if err:
+        k.mapper.unmap_range(va, va + size)
+        return None
+    k.register_area(va, size + page, VM_IOREMAP, caller="ioremap")
+    return va
 
 
 def vmap(k, pfns: list[int]) -> int | None:

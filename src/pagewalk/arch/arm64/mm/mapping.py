@@ -14,7 +14,7 @@ import numpy as np
 
 from ..asm.pgtable import PMD, PTE, PUD, Offset
 from ..asm.pgtable_hwdef import (
-    MT_NORMAL, PMD_TYPE_MASK, PMD_TYPE_SECT, PMD_TYPE_TABLE, PTE_AF, PTE_CONT, PTE_DIRTY, PTE_NG, PTE_PXN,
+    MT_DEVICE_nGnRE, MT_NORMAL, PMD_TYPE_MASK, PMD_TYPE_SECT, PMD_TYPE_TABLE, PTE_AF, PTE_CONT, PTE_DIRTY, PTE_NG, PTE_PXN,
     PTE_RDONLY, PTE_SHARED, PTE_TABLE_BIT, PTE_UXN, PTE_VALID, PTE_WRITE,
 )
 
@@ -38,6 +38,16 @@ class Prot:
         v |= PTE_RDONLY if ro else PTE_WRITE
         if not x:
             v |= PTE_PXN
+        return cls(v)
+
+    @classmethod
+    def device(cls, kernel, attrindx=MT_DEVICE_nGnRE) -> "Prot":
+        """PROT_DEVICE_nGnRE / nGnRnE: PROT_DEFAULT (page, AF, shared, maybe nG) | PXN | UXN | WRITE."""
+        v = PTE_VALID | PTE_TABLE_BIT | PTE_AF | PTE_PXN | PTE_UXN | PTE_WRITE | attrindx << 2
+        if not kernel.machine.arch.hw.ds:
+            v |= PTE_SHARED
+        if kernel.config.kpti:
+            v |= PTE_NG
         return cls(v)
 
 
