@@ -69,17 +69,19 @@ def parse_notes(data: bytes, where: str) -> list[Note]:
     return notes
 
 
-def _drop_contained(segments: list[Segment], pread, name: str) -> list[Segment]:
+def _drop_contained(segments: list[Segment], pread, name: str, sample: bool = False) -> list[Segment]:
     """Sorted segments without those wholly inside another with the same bytes (kdump and kcore repeat
-    the kernel text as its own PT_LOAD inside the RAM segment); any other overlap is an error."""
+    the kernel text as its own PT_LOAD inside the RAM segment); any other overlap is an error.
+    `sample` compares one 4 KiB chunk per MiB (kcore: both segments are the same RAM, read with syscalls)."""
     kept: list[Segment] = []
     for seg in sorted(segments, key=lambda s: (s.start, -s.end)):
         if kept and seg.start < kept[-1].end:
             outer = kept[-1]
+            step = 1 << 20
             same = seg.end <= outer.end and seg.file_end <= outer.file_end and all(
                 pread(seg.offset + at, n) == pread(outer.offset + seg.start - outer.start + at, n)
-                for at, n in ((at, min(1 << 20, seg.file_end - seg.start - at))
-                              for at in range(0, seg.file_end - seg.start, 1 << 20)))
+                for at, n in ((at, min(4096 if sample else step, seg.file_end - seg.start - at))
+                              for at in range(0, seg.file_end - seg.start, step)))
             if not same:
                 raise DumpError(f"{name}: PT_LOADs for physical {outer.start:#x}-{outer.end:#x} and "
                                 f"{seg.start:#x}-{seg.end:#x} overlap with different contents")
@@ -236,7 +238,8 @@ class ElfCoreMemory:
                 segments.append(Segment(paddr, paddr + memsz, paddr + filesz, off))
         if not segments:
             raise DumpError(f"{name}: no PT_LOAD segments with physical addresses: no physical memory in this core")
-        return _drop_contained(segments, self._pread, name), notes
+        kcore = bool(self.virtual_segments) or any(n.type == NT_TASKSTRUCT for n in notes)
+        return _drop_contained(segments, self._pread, name, sample=kcore), notes
 
     @property
     def is_kcore(self) -> bool:
