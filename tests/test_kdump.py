@@ -20,8 +20,9 @@ FILES = sorted(KDUMP.glob("*/dump.*")) if KDUMP.exists() else []
 ID = lambda p: f"{p.parent.name}/{p.name}"  # noqa: E731
 
 
-def open_kdump(path, **kw) -> KernelDump:
-    return KernelDump.open(path, config=CAPTURES / path.parent.name / "kernel.config", **kw)
+def open_kdump(path, capture: str | None = None, **kw) -> KernelDump:
+    """A kdump file with its capture's kernel.config (the capture is the file's folder name by default)."""
+    return KernelDump.open(path, config=CAPTURES / (capture or path.parent.name) / "kernel.config", **kw)
 
 
 @needs_shared
@@ -153,10 +154,7 @@ def test_flattened_stream_with_overlapping_records_is_reassembled(tmp_path):
     stream += struct.pack(">qq", -1, -1)
     flat = tmp_path / "dump.flat"
     flat.write_bytes(stream)
-    dump = open_kdump_named(flat, "6.1-4k-a72-default")
+    dump = open_kdump(flat, "6.1-4k-a72-default")
     assert "reassembled" in dump.memory.describe()["format"]
     assert dump.ptdump() == (CAPTURES / "6.1-4k-a72-default" / "ptdump.txt").read_text()
 
-
-def open_kdump_named(path, capture: str) -> KernelDump:
-    return KernelDump.open(path, config=CAPTURES / capture / "kernel.config")
