@@ -71,7 +71,8 @@ def _lzo1x(src: bytes, size: int) -> bytearray:
     if len(src) < 3:
         raise CodecError("LZO input shorter than 3 bytes")
     out = bytearray()
-    ip, state, nxt = 0, 0, 0
+    end = len(src)
+    ip, op, state, nxt = 0, 0, 0, 0
     mode = None                 # what the instruction just read asks for: literals, a match, trailing literals
     if src[0] > 17:
         t = src[0] - 17
@@ -88,10 +89,9 @@ def _lzo1x(src: bytes, size: int) -> bytearray:
                     t += 3
                     mode = "literals"
                 elif state != 4:                            # 2-byte match right after a short literal run
-                    nxt, distance = t & 3, 1 + (t >> 2) + (src[ip] << 2)
+                    nxt, distance, t = t & 3, 1 + (t >> 2) + (src[ip] << 2), 2
                     ip += 1
-                    _copy_match(out, distance, 2, size)
-                    mode = "trailing"
+                    mode = "match"
                 else:                                       # 3-byte match, distance past M2_MAX_OFFSET
                     nxt, distance, t = t & 3, 2049 + (t >> 2) + (src[ip] << 2), 3
                     ip += 1
@@ -120,18 +120,33 @@ def _lzo1x(src: bytes, size: int) -> bytearray:
                 if distance == 0:
                     if t != 3:
                         raise CodecError("LZO end marker with a bad length")
-                    if ip != len(src):
-                        raise CodecError(f"LZO stream ends {len(src) - ip} bytes before its input does")
+                    if ip != end:
+                        raise CodecError(f"LZO stream ends {end - ip} bytes before its input does")
                     return out
                 distance += 0x4000
                 mode = "match"
         if mode == "literals":
-            ip = _copy_literals(out, src, ip, t, size)
-            state, mode = 4, None
+            if ip + t > end or op + t > size:
+                raise CodecError("literal run past the end of the input or the page")
+            out += src[ip:ip + t]
+            ip, op, state, mode = ip + t, op + t, 4, None
             continue
-        if mode == "match":
-            _copy_match(out, distance, t, size)
-        ip = _copy_literals(out, src, ip, nxt, size)        # "trailing": 0-3 literals after a match
+        if mode == "match":                                 # overlapping copies repeat the last `distance` bytes
+            if distance > op or op + t > size:
+                raise CodecError(f"match of {t} reaches {distance} bytes back at output {op}: outside the page")
+            start = op - distance
+            if distance >= t:
+                out += out[start:start + t]
+            else:
+                reps, rest = divmod(t, distance)
+                chunk = out[start:]
+                out += chunk * reps + chunk[:rest]
+            op += t
+        if nxt:                                             # "trailing": 0-3 literals after a match
+            if ip + nxt > end or op + nxt > size:
+                raise CodecError("literal run past the end of the input or the page")
+            out += src[ip:ip + nxt]
+            ip, op = ip + nxt, op + nxt
         state, mode = nxt, None
 
 
