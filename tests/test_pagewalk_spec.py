@@ -598,3 +598,53 @@ def test_pagewalk_36_walk_page_mapping_outside_every_vma_is_zero():
     m, mm, b = user_machine(vmas=[vm_area_struct(0x100000, 0x110000, backing="file:f", vm_pgoff=4)])
     r = Rec("pte_entry", "pte_hole")
     assert walk_page_mapping(address_space(mm.vmas), 100, 3, r.ops) == 0 and r.calls == []
+
+
+# -- kernel-pgtable-freeing.md F29-F34: the lock semantics an interleaving explorer needs -------------------
+
+def _rwsem():
+    from pagewalk.mm.context import ExecutionContext
+    from pagewalk.mm.locks import RWSemaphore
+    return RWSemaphore("init_mm->mmap_lock", ExecutionContext())
+
+
+def test_freeing_f30_trylock_fails_on_a_writer_or_any_waiter():
+    lock = _rwsem()
+    assert lock.try_read("a")
+    assert not lock.request_write("w")                 # queued behind the reader
+    assert not lock.try_read("b")                      # a waiter is queued: trylock fails without sleeping
+    lock.release("a")
+    assert lock.is_write_locked() and not lock.try_read("b")
+
+
+def test_freeing_f29_f32_readers_block_behind_a_queued_writer_only_while_another_reader_holds():
+    lock = _rwsem()
+    assert lock.request_read("p")                       # ptdump-like reader holds
+    assert not lock.request_write("w")                 # writer queues
+    assert not lock.request_read("q")                  # reader: waiter queued and another reader holds -> blocks
+    assert lock.release("p") == ["w"]                  # FIFO: the writer first
+    assert lock.release("w") == ["q"]
+
+
+def test_freeing_f31_writers_are_served_in_order():
+    lock = _rwsem()
+    assert lock.request_write("w1") and not lock.request_write("w2") and not lock.request_write("w3")
+    assert lock.release("w1") == ["w2"] and lock.release("w2") == ["w3"]
+
+
+def test_freeing_f33_hotplug_writer_blocks_new_readers_and_waits_for_old_ones():
+    from pagewalk.mm.locks import PercpuRWSemaphore
+    lock = PercpuRWSemaphore("mem_hotplug_lock")
+    assert lock.request_read("ptdump")
+    assert not lock.request_write("hot-remove")        # pending: the reader is in
+    assert not lock.request_read("check_wx")           # writer preference: new readers wait
+    lock.release("ptdump")
+    assert lock.request_write("hot-remove") and not lock.request_read("check_wx")
+
+
+def test_freeing_f34_static_keys_count_with_inc_dec_and_not_with_enable_disable():
+    from pagewalk.mm.locks import StaticKey
+    counted, boolean = StaticKey("inc/dec"), StaticKey("enable/disable")
+    counted.inc(); counted.inc(); counted.dec()
+    boolean.enable(); boolean.enable(); boolean.disable()
+    assert counted.enabled() and not boolean.enabled()     # v6's inc/dec survives two walkers; v3-v5 did not
