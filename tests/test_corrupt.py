@@ -1,6 +1,5 @@
 """Corrupted page tables and dumps: always a clear error or a fault, never a crash or a hang."""
 
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import CAPTURES, SHARED, needs_shared, ptdump_ranges
 from pagewalk import KernelDump
-from pagewalk.errors import DumpError, PagewalkError
+from pagewalk.errors import PagewalkError
 from pagewalk.phys.codecs import CodecError, snappy_decompress
 from pagewalk.phys.diskdump import ExcludedPageError
 

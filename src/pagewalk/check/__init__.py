@@ -33,7 +33,7 @@ DELIBERATE = NOFLUSH + ("vfree",)
 class Checkers:
     """The hook: break-before-make on every write, TLB and contiguous groups around every checked call."""
 
-    def __init__(self, kernel):
+    def __init__(self):
         self.bbm = BreakBeforeMake()
         self.tlb = TlbModel()
 
@@ -52,4 +52,4 @@ class Checkers:
 
 def attach_checkers(kernel) -> None:
     """Attach the checkers to a kernel."""
-    kernel.attach(Checkers(kernel))
+    kernel.attach(Checkers())

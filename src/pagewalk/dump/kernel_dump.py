@@ -87,7 +87,6 @@ class KernelDump:
         contradictions = self.contradictions()
         if contradictions and not force:
             raise DumpError(f"{self.name}: " + "; ".join(contradictions) + " (--force goes on regardless)")
-        self.forced = contradictions
 
     def contradictions(self) -> list[str]:
         """What VMCOREINFO says that the dump itself disproves (checked at open; --force skips).

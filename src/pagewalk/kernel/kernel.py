@@ -113,10 +113,6 @@ class Kernel:
 
     # -- state the kernel functions use ----------------------------------------------------------
     @property
-    def log(self):
-        return self.machine.log
-
-    @property
     def warnings(self):
         """The kernel's WARN splats so far."""
         return self.machine.log.of_kind("warning")

@@ -56,8 +56,14 @@ class ExcludedPageError(PhysicalAddressError):
 class KdumpMemory:
     """Physical memory of a kdump-compressed dump (read-only).
 
-    >>> from pagewalk.phys.source import FileSource               # doctest: +SKIP
-    >>> mem = KdumpMemory(FileSource("dump.kdump-zstd-d31"))      # doctest: +SKIP
+    Found by its `KDUMP   ` signature; anything else is refused:
+
+    >>> from pathlib import Path
+    >>> import pagewalk
+    >>> from pagewalk.phys.source import FileSource
+    >>> KdumpMemory(FileSource(Path(pagewalk.__file__).parent / "data" / "default.elf.zst", "default.elf.zst"))
+    Traceback (most recent call last):
+    pagewalk.errors.DumpError: default.elf.zst: not a kdump-compressed file (no 'KDUMP   ' header)
     """
 
     writable = False

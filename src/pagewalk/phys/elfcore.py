@@ -188,7 +188,8 @@ class ElfCoreMemory:
             raise DumpError(f"{self.name}: not an ELF core (only {size} bytes)")
         self.file_size = size
         self.virtual_segments: list[tuple[int, int]] = []
-        self.segments, self.notes = self._parse()
+        segments, self.notes = self._parse()
+        self.segments = _drop_contained(segments, self._pread, self.name, sample=self.is_kcore)
         self._backing = _Snapshots(self._fd, size)
         if size <= MAP_LIMIT and not self.is_kcore:
             try:
@@ -238,8 +239,7 @@ class ElfCoreMemory:
                 segments.append(Segment(paddr, paddr + memsz, paddr + filesz, off))
         if not segments:
             raise DumpError(f"{name}: no PT_LOAD segments with physical addresses: no physical memory in this core")
-        kcore = bool(self.virtual_segments) or any(n.type == NT_TASKSTRUCT for n in notes)
-        return _drop_contained(segments, self._pread, name, sample=kcore), notes
+        return segments, notes
 
     @property
     def is_kcore(self) -> bool:
