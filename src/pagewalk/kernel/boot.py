@@ -1,107 +1,97 @@
-"""`start_kernel()`: build a simulated arm64 kernel address space the way the kernel does.
+"""`start_kernel()`: build a simulated arm64 kernel's tables the way Linux does at boot
+(arm64-boot-mappings.md; linux: arch/arm64/kernel/setup.c `setup_arch()`, mm/mmu.c
+`paging_init()`, init/main.c `kernel_init()`).
 
-Layout as asm/memory.h has it for the era's version (KernelLayout.for_build),
-no KASLR. The linear map follows `map_mem()`: PTE-only when
-`can_set_direct_map()` (6.1, 6.12, BASE, SEED) or `force_pte_mapping()`
-(6.18, LATER) says so, else PUD / contiguous-PMD / PMD blocks and contiguous
-PTEs; the KFENCE early pool is always PTE-mapped. No checkers: those are
-attached by `pagewalk.boot()`.
+Steps in the kernel's order, each from arch/arm64/mm/: the image (map_kernel),
+the early KFENCE pool, the fixmap and the FDT, map_mem(), vmemmap, the entry
+trampoline, mark_linear_text_alias_ro(), KFENCE's pool protection,
+free_initmem() and mark_rodata_ro(). No checkers: `pagewalk.boot()` attaches them.
 
 >>> k = start_kernel(KernelConfig(era="6.12", ram=256 << 20))
->>> k.translate(k.page_address(0x40000)).pa == 0x40000 << 12, k.hooks
+>>> k.translate(k.page_address(0x48000)).pa == 0x48000 << 12, k.hooks
 (True, [])
+>>> k.translate(k.image.stext).writable, k.translate(k.image.init_begin).mapped
+(False, False)
 """
 
-from ..arch.arm64.mm.kconfig import BuildOptions
+from ..arch.arm64.mm import paging_init as pi
+from ..arch.arm64.mm.image import KernelImage
 from ..arch.arm64.mm.layout import KernelLayout
-from ..arch.arm64.mm.mapping import Prot
-from ..mm.kfence import kfence_init_pool, pool_pages
+from ..arch.arm64.mm.map_kernel import image_segments, map_kernel
+from ..errors import ArgumentError
+from ..mm.kfence import kfence_init_pool
 from ..mm.machine import Machine
 from ..mm.vmalloc import VM_MAP, VM_NO_GUARD
 from ..phys.memory import MASK64
 from .config import KernelConfig
 from .kernel import Kernel
 
-__all__ = ["start_kernel", "IMAGE_SEGMENTS"]
+__all__ = ["start_kernel", "memstart_addr"]
 
 SZ_2M = 2 << 20
-#: The simulated image: (name, size, protection) from KIMAGE_VADDR on.
-IMAGE_SEGMENTS = (("text", 0x200000, dict(ro=True, x=True)), ("rodata", 0x100000, dict(ro=True)),
-                  ("init", 0x100000, dict(ro=False, x=False)), ("data", 0x100000, dict()))
+#: Where QEMU's virt machine puts the FDT (1 MiB), relative to the start of RAM (every capture's iomem).
+QEMU_FDT_OFFSET, QEMU_FDT_SIZE = 0x8200000, 1 << 20
+
+
+def memstart_addr(cfg: KernelConfig, vabits_actual: int) -> int:
+    """arm64_memblock_init(): the first bank rounded down to ARM64_MEMSTART_ALIGN, moved down by
+    _PAGE_OFFSET(vabits_actual) - _PAGE_OFFSET(VA_BITS) on a 52-bit build with fewer VA bits (B32)."""
+    align_shift = {4096: 30, 16384: 30, 65536: 29}[cfg.page_size]
+    base = cfg.ram_banks[0][0] >> align_shift << align_shift
+    return (base - ((1 << cfg.va_bits) - (1 << vabits_actual))) & MASK64
 
 
 def start_kernel(cfg: KernelConfig) -> Kernel:
-    """A kernel booted with `cfg`: linear map, kernel image, fixmap, KFENCE pool."""
-    machine = Machine.simulated(cfg.era, page_size=cfg.page_size, va_bits=cfg.va_bits,
-                                vabits_actual=cfg.vabits_actual, ram=cfg.ram, ram_base=cfg.ram_base,
-                                version=cfg.version)
-    actual = machine.arch.vabits_actual
-    layout = KernelLayout.for_build(cfg.version, cfg.page_size, cfg.va_bits, actual, BuildOptions(kpti=cfg.kpti))
-    # a 52-bit build on a CPU with fewer VA bits: memstart_addr moves down by 2^52 - 2^n so that RAM
-    # appears at _PAGE_OFFSET(vabits_actual) (arch/arm64/mm/init.c, arm64_memblock_init())
-    phys_offset = (cfg.ram_base - ((1 << cfg.va_bits) - (1 << actual))) & MASK64
-    pool = _kfence_pool_pa(cfg)
-    k = Kernel(machine, cfg, layout, phys_offset=phys_offset,
-               data_start=cfg.ram_base + 8 * SZ_2M,              # data from the bottom, above the image
-               vmalloc_start=layout.kimage_vaddr + 3 * SZ_2M,    # above the image
-               kfence_pool=None if pool is None else _linear(layout, phys_offset, pool),
-               linear_map_requires_bbml2=(machine.era.has_split_on_demand and not cfg.linear_map_page_granular()
+    """A kernel booted with `cfg`, its tables as they are once init has finished."""
+    actual = cfg.vabits_actual or cfg.va_bits
+    layout = KernelLayout.for_build(cfg.version, cfg.page_size, cfg.va_bits, actual, cfg.build, cfg.kernel_offset)
+    first = cfg.ram_banks[0][0]
+    image = cfg.image or KernelImage.typical(layout.kimage_vaddr, first + SZ_2M)
+    machine = Machine.simulated(cfg.era, page_size=cfg.page_size, va_bits=cfg.va_bits, vabits_actual=actual,
+                                banks=list(cfg.ram_banks), version=cfg.version,
+                                swapper_pg_dir=None if image.swapper_pg_dir is None else image.pa(image.swapper_pg_dir))
+    era, memory = machine.era, machine.memory
+    phys_offset = memstart_addr(cfg, actual) if cfg.phys_offset is None else cfg.phys_offset
+    _reserve(memory, "the kernel image", image.pa(image.text), image.pa(image.end))
+    fdt = cfg.fdt or ((first + QEMU_FDT_OFFSET, QEMU_FDT_SIZE) if memory.is_backed(first + QEMU_FDT_OFFSET,
+                                                                                    QEMU_FDT_SIZE) else None)
+    if fdt:
+        _reserve(memory, "the FDT", fdt[0], fdt[0] + fdt[1])
+    if era.data_alias_read_only and image.bss_stop is None:
+        raise ArgumentError(f"kernel {cfg.version[0]}.{cfg.version[1]}: __bss_stop is needed (mark_rodata_ro() "
+                            "makes the data/bss alias read-only up to it)")
+    k = Kernel(machine, cfg, layout, phys_offset=phys_offset, image=image, banks=cfg.ram_banks,
+               data_start=-(-image.pa(image.end) // SZ_2M) * SZ_2M,
+               vmalloc_start=-(-image.end // SZ_2M) * SZ_2M,
+               linear_map_requires_bbml2=(era.has_split_on_demand and not cfg.linear_map_page_granular()
                                           and cfg.can_set_direct_map()))
-    _map_memory(k, pool)
-    _map_kernel_image(k)
-    _map_fixmap(k)
-    if cfg.kfence:
+    if not era.early_map_kernel:
+        map_kernel(k)                  # 6.1: from paging_init(), its tables above the pool
+    pool = pi.kfence_alloc_pool(k)
+    if era.early_map_kernel:
+        map_kernel(k)                  # v6.9+: before the MMU is on (its tables are in the image in Linux)
+    pi.early_fixmap_init(k)
+    if fdt:
+        pi.fixmap_remap_fdt(k, *fdt)
+    pi.map_mem(k, pool)
+    pi.vmemmap_populate(k)
+    pi.map_entry_trampoline(k)
+    pi.mark_linear_text_alias_ro(k)
+    for name, start, end, _, _ in image_segments(k):
+        if name != "header":
+            k.register_area(start, end - start, VM_MAP | VM_NO_GUARD, caller=f"kernel {name}")
+    if pool:
+        k.kfence_pool = (pi.lm(k, pool[0]), pi.lm(k, pool[0]) + pool[1] - pool[0])
         kfence_init_pool(k)
+    pi.free_initmem(k)
+    pi.mark_rodata_ro(k)
     machine.log.clear()
     k.tlb_flushes.clear()
     k.events.clear()
     return k
 
 
-def _linear(layout, phys_offset: int, span: tuple[int, int]) -> tuple[int, int]:
-    return tuple(((pa - phys_offset) & MASK64) | layout.page_offset for pa in span)
-
-
-def _kfence_pool_pa(cfg: KernelConfig) -> tuple[int, int] | None:
-    """Where this model puts the KFENCE pool: a 2 MiB-aligned run 128 MiB below the top of RAM."""
-    if not cfg.kfence:
-        return None
-    start = (cfg.ram_base + cfg.ram - 64 * SZ_2M) & ~(SZ_2M - 1)
-    return start, start + pool_pages() * cfg.page_size
-
-
-def _map_memory(k: Kernel, pool: tuple[int, int] | None) -> None:
-    """map_mem(): the linear map of all RAM, with the KFENCE early pool PTE-mapped."""
-    cfg = k.config
-    page, granular = cfg.page_size, cfg.linear_map_page_granular()
-    ram_start, ram_end = cfg.ram_base, cfg.ram_base + cfg.ram
-    prot = Prot.kernel(k)
-    if pool is not None:
-        k.machine.memory.reserve(*pool)
-    pieces = [(ram_start, ram_end)] if pool is None else [(ram_start, pool[0]), (pool[1], ram_end)]
-    for lo, hi in pieces:
-        k.mapper.map_range(k.page_address(lo // page), lo, hi - lo, prot, blocks=not granular, cont=not granular,
-                           pxn_tables=True)
-    if pool is None:
-        return
-    early = cfg.kfence_early_init
-    k.mapper.map_range(k.kfence_pool[0], pool[0], pool[1] - pool[0], prot, blocks=not (early or granular),
-                       cont=not (early or granular), pxn_tables=True)
-    if not early:
-        k.splitter.range_split_to_ptes(*k.kfence_pool)
-
-
-def _map_kernel_image(k: Kernel) -> None:
-    """map_kernel(): the image segments at KIMAGE_VADDR, each a VM_MAP area."""
-    va, pa = k.layout.kimage_vaddr, k.config.ram_base + SZ_2M
-    k.machine.memory.reserve(pa, pa + 4 * SZ_2M)
-    for name, size, flags in IMAGE_SEGMENTS:
-        k.mapper.map_range(va, pa, size, Prot.kernel(k, **flags))
-        k.register_area(va, size, VM_MAP | VM_NO_GUARD, caller=f"kernel {name}")
-        va, pa = va + size, pa + size
-
-
-def _map_fixmap(k: Kernel) -> None:
-    """The fixmap's tables with its first slot (FIX_FDT-like) mapped read-only."""
-    pa = k.alloc_data_pages(1)[0] * k.config.page_size
-    k.mapper.map_range(k.layout.fixmap_start, pa, k.config.page_size, Prot.kernel(k, ro=True))
+def _reserve(memory, what: str, start: int, end: int) -> None:
+    if not memory.is_backed(start, end - start):
+        raise ArgumentError(f"{what} [{start:#x}, {end:#x}) is not inside RAM {memory.ranges()}")
+    memory.reserve(start, end)

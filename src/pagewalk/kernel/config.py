@@ -5,8 +5,10 @@
 ((6, 12, 117), False, True)
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..arch.arm64.mm.image import KernelImage
+from ..arch.arm64.mm.kconfig import BuildOptions
 from ..errors import ArgumentError
 from ..hw.aarch64.geometry import Geometry
 from ..mm.era import Era
@@ -46,6 +48,18 @@ class KernelConfig:
     ptdump_debugfs: bool = False
     #: Kernel version whose predicates apply (default: the era's).
     version: tuple[int, int, int] | None = None
+    #: RAM banks `(start, end)` (/proc/iomem "System RAM"); default one bank [ram_base, ram_base + ram).
+    ram_banks: tuple[tuple[int, int], ...] = ()
+    #: The build options the layout depends on (fixmap slots, KPTI trampoline, relocation).
+    build: BuildOptions = field(default_factory=BuildOptions)
+    #: KASLR: the image's offset from KIMAGE_VADDR (vmcoreinfo KERNELOFFSET).
+    kernel_offset: int = 0
+    #: memstart_addr (vmcoreinfo PHYS_OFFSET); default: the first bank rounded down to ARM64_MEMSTART_ALIGN.
+    phys_offset: int | None = None
+    #: The image's section symbols and load address; default: a typical image 2 MiB into the first bank.
+    image: KernelImage | None = None
+    #: The flattened device tree `(pa, size)`; default: QEMU virt's, 1 MiB at 130 MiB into the first bank.
+    fdt: tuple[int, int] | None = None
 
     def __post_init__(self):
         self.era = Era.parse(self.era)
@@ -59,6 +73,10 @@ class KernelConfig:
         if not isinstance(self.ram, int) or self.ram < 64 << 20 or self.ram % self.page_size:
             raise ArgumentError(f"ram={self.ram!r}: whole pages, at least 64 MiB (the model's image and data sit "
                                 "in the first 16 MiB)")
+        self.ram_banks = tuple(sorted(self.ram_banks)) or ((self.ram_base, self.ram_base + self.ram),)
+        for start, end in self.ram_banks:
+            if end <= start or start % self.page_size or end % self.page_size:
+                raise ArgumentError(f"RAM bank [{start:#x}, {end:#x}): not whole {self.page_size}-byte pages")
         self.version = self.version or self.era.version
 
     @property

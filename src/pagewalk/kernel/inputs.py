@@ -90,9 +90,10 @@ def _rodata(kconfig: dict, cmdline: dict, version: tuple[int, int, int]) -> str:
 
 
 def config_from_inputs(config_text: str, cmdline: str, version: tuple[int, int, int], *, cpuinfo: str = "",
-                       vabits_actual: int | None = None, kaslr_offset: int = 1, ram: int = 1 << 30,
-                       ram_base: int = 0x40000000) -> KernelConfig:
-    """The KernelConfig a kernel of `version` built with `config_text` boots with on this command line and CPU."""
+                       vabits_actual: int | None = None, kaslr_offset: int = 1, era=None, **machine) -> KernelConfig:
+    """The KernelConfig a kernel of `version` built with `config_text` boots with on this command line and CPU.
+
+    `era` overrides the one the version runs; `machine` are further KernelConfig fields (RAM, image, layout)."""
     kc, cl, cpu = parse_kconfig(config_text), parse_cmdline(cmdline), CpuInfo.parse(cpuinfo)
     shift = int(kc.get("ARM64_PAGE_SHIFT", 0) or {"ARM64_16K_PAGES": 14, "ARM64_64K_PAGES": 16}.get(
         next((k for k in ("ARM64_16K_PAGES", "ARM64_64K_PAGES") if kc.get(k) == "y"), ""), 12))
@@ -106,8 +107,7 @@ def config_from_inputs(config_text: str, cmdline: str, version: tuple[int, int, 
     debug_pagealloc = kc.get("DEBUG_PAGEALLOC") == "y" and (cl.get("debug_pagealloc") == "on" or
                                                              kc.get("DEBUG_PAGEALLOC_ENABLE_DEFAULT") == "y")
     kpti = kc.get("RANDOMIZE_BASE") == "y" and kaslr_offset != 0 and not cpu.has_e0pd
-    return KernelConfig(era=Era.for_kernel(version), version=version, page_size=1 << shift, va_bits=va_bits,
-                        vabits_actual=vabits_actual, rodata=_rodata(kc, cl, version), kfence=kfence,
+    return KernelConfig(era=era or Era.for_kernel(version), version=version, page_size=1 << shift,
+                        va_bits=va_bits, vabits_actual=vabits_actual, rodata=_rodata(kc, cl, version), kfence=kfence,
                         kfence_early_init=kfence and interval != 0, debug_pagealloc=debug_pagealloc, kpti=kpti,
-                        bbml2=cpu.bbml2_noabort, ram=ram, ram_base=ram_base,
-                        ptdump_debugfs=kc.get("PTDUMP_DEBUGFS") == "y")
+                        bbml2=cpu.bbml2_noabort, ptdump_debugfs=kc.get("PTDUMP_DEBUGFS") == "y", **machine)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..arch.arm64.mm import pageattr
+from ..arch.arm64.mm.image import KernelImage
 from ..arch.arm64.mm.layout import KernelLayout
 from ..arch.arm64.mm.mapping import Mapper
 from ..arch.arm64.mm.mmu import Splitter
@@ -51,8 +52,13 @@ class Kernel:
 
     def __init__(self, machine: Machine, config: KernelConfig, layout: KernelLayout, *, phys_offset: int,
                  data_start: int, vmalloc_start: int | None = None,
-                 kfence_pool: tuple[int, int] | None = None, linear_map_requires_bbml2: bool = False):
+                 kfence_pool: tuple[int, int] | None = None, linear_map_requires_bbml2: bool = False,
+                 image: KernelImage | None = None, banks: tuple[tuple[int, int], ...] = ()):
         self.machine, self.config, self.layout = machine, config, layout
+        #: The image's section symbols (a booted kernel; None for one started from a dump).
+        self.image = image
+        #: RAM banks `(start, end)` the linear map covers (memblock.memory).
+        self.banks = banks or tuple(machine.memory.ranges())
         #: PHYS_OFFSET (memstart_addr) and PAGE_OFFSET: the linear map's two ends.
         self.phys_offset = phys_offset
         self.page_offset = layout.page_offset

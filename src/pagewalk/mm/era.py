@@ -193,6 +193,62 @@ class Era(Enum):
         """Huge vmalloc maps with contiguous PTEs below PMD size (arch_vmap_pte_range_map_size, v6.13)."""
         return self.version >= (6, 13)
 
+    # -- boot-time mappings (arm64-boot-mappings.md: rules read from 6.1, 6.12 and 7.2; the 6.16 and 6.18
+    # eras take 6.12's, the closest verified tree) ----------------------------------------------------
+    @property
+    def early_map_kernel(self) -> bool:
+        """The image is mapped early by pi/map_kernel.c's map_range(), header page included (v6.9+, B26);
+        6.1 maps it in paging_init() with __create_pgd_mapping() and leaves the header unmapped (B25)."""
+        return self is not Era.V6_1
+
+    @property
+    def linear_alias_start(self) -> str:
+        """Where map_mem()'s carve-out of the image's linear alias starts (B12, B13)."""
+        return "_stext" if self is Era.V6_1 else "_text"
+
+    @property
+    def boot_remap_keeps_granularity(self) -> bool:
+        """__create_pgd_mapping() keeps tables and sets CONT only on groups with no valid non-CONT entry;
+        prot updates pass flags 0 instead of NO_CONT_MAPPINGS (7.x, B9, B16, B27)."""
+        return self is Era.LATER
+
+    @property
+    def map_mem_image_first(self) -> bool:
+        """map_mem() maps the KFENCE pool and the image's alias ranges first, then all RAM over them,
+        with no NOMAP carve-out (7.x, B14)."""
+        return self is Era.LATER
+
+    @property
+    def data_alias_read_only(self) -> bool:
+        """mark_rodata_ro() also makes the data/bss linear alias read-only (7.x, B17)."""
+        return self is Era.LATER
+
+    @property
+    def map_range_blocks_from_pmd_only(self) -> bool:
+        """pi map_range() puts blocks only at level 2 (7.x); 6.12 at any level below 3 (B26)."""
+        return self is Era.LATER
+
+    @property
+    def vmemmap_blocks_dirty(self) -> bool:
+        """4K vmemmap PMD blocks are PAGE_KERNEL (DIRTY) in 7.x, PROT_SECT_NORMAL in 6.x (B33)."""
+        return self is Era.LATER
+
+    @property
+    def fdt_fixmap_flags(self) -> str:
+        """How fixmap_remap_fdt() maps the FDT (B34): 6.1 in swapper-block units, 6.12 PTEs without CONT,
+        7.x PTEs with the engine's own CONT rule."""
+        return {Era.V6_1: "blocks", Era.LATER: "cont"}.get(self, "no-cont")
+
+    @property
+    def trampoline_needs_kpti(self) -> bool:
+        """map_entry_trampoline() maps only under KPTI (v6.9+); 6.1 whenever UNMAP_KERNEL_AT_EL0 (B35)."""
+        return self is not Era.V6_1
+
+    @property
+    def kfence_pool_no_exec(self) -> bool:
+        """The early KFENCE pool is mapped with NO_EXEC_MAPPINGS (7.x, B21)."""
+        return self is Era.LATER
+
 
 #: The kernel version each era's arm64 rules come from.
 _VERSIONS = {Era.V6_1: (6, 1, 192), Era.V6_12: (6, 12, 117), Era.BASE: (6, 16, 0), Era.SEED_V2: (6, 16, 0),

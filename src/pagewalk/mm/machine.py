@@ -40,17 +40,20 @@ class Machine:
     @classmethod
     def simulated(cls, era: "Era | str" = "6.18", *, page_size: int = 4096, va_bits: int = 48,
                   vabits_actual: int | None = None, ram: int = 1 << 30, ram_base: int = 0x40000000,
-                  version: tuple[int, int, int] | None = None) -> "Machine":
+                  version: tuple[int, int, int] | None = None, banks=None,
+                  swapper_pg_dir: int | None = None) -> "Machine":
         """A machine on simulated RAM with an empty swapper_pg_dir.
 
         `va_bits` is the build's VA_BITS, `vabits_actual` the CPU's (default the same).
         The kernel version that selects arch predicates defaults to the era's.
+        `banks` (`[(start, end), ...]`) replaces `ram_base`/`ram` with several RAM banks;
+        `swapper_pg_dir` places the root table (default: the allocator's first page).
         """
         era = Era.parse(era)
         version = version or era.version
         arch = Arm64PageTables(page_size, va_bits, vabits_actual or va_bits, version)
-        memory = SimulatedRAM(ram_base, ram, page_size)
-        return cls(memory, arch, era, memory.alloc_page())
+        memory = SimulatedRAM(ram_base, ram, page_size, banks=banks)
+        return cls(memory, arch, era, memory.alloc_page() if swapper_pg_dir is None else swapper_pg_dir)
 
     def new_user_mm(self, vmas=(), name: str = "mm") -> mm_struct:
         """A user mm with a freshly allocated, empty top-level table."""

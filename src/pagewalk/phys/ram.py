@@ -25,20 +25,33 @@ class SimulatedRAM:
     >>> pa = ram.alloc_page()
     >>> ram.write_u64(pa, 0x40000003); hex(ram.read_u64(pa))
     '0x40000003'
+
+    Several banks (`banks=[(start, end), ...]`) make a machine with holes; the
+    allocators hand out frames from the highest bank down, like memblock.
+
+    >>> two = SimulatedRAM(banks=[(0x40000000, 0x48000000), (0x80000000, 0x88000000)])
+    >>> hex(two.alloc_page()), two.is_backed(0x50000000), hex(two.alloc_range(1 << 21, 1 << 21))
+    ('0x87fff000', False, '0x87c00000')
     """
 
     writable = True
     name = "simulated RAM"
 
-    def __init__(self, base: int = 0x40000000, size: int = 1 << 30, page_size: int = 4096):
-        if size <= 0 or base % page_size or size % page_size:
-            raise ValueError(f"RAM [{base:#x}, +{size:#x}) is not a whole number of {page_size}-byte pages")
-        self.base, self.size, self.page_size = base, size, page_size
+    def __init__(self, base: int = 0x40000000, size: int = 1 << 30, page_size: int = 4096, *,
+                 banks: "list[tuple[int, int]] | None" = None):
+        self.banks = sorted(banks) if banks else [(base, base + size)]
+        for start, end in self.banks:
+            if end <= start or start % page_size or end % page_size:
+                raise ValueError(f"RAM [{start:#x}, {end:#x}) is not a whole number of {page_size}-byte pages")
+        if any(a[1] > b[0] for a, b in zip(self.banks, self.banks[1:])):
+            raise ValueError("RAM banks overlap")
+        self.base, self.page_size = self.banks[0][0], page_size
+        self.size = self.banks[-1][1] - self.base
         self._words = page_size // 8
         self._pages: dict[int, np.ndarray] = {}
         self._poisoned: set[int] = set()
         self._reserved: set[int] = set()
-        self._next_fresh = base + size  # fresh frames are handed out from the top down
+        self._next_fresh = self.banks[-1][1]  # fresh frames are handed out from the top down
         self._recycled: deque[int] = deque()
         self._live: set[int] = set()
         self._fail_at: int | None = None
@@ -46,10 +59,10 @@ class SimulatedRAM:
 
     # -- PhysicalMemory --------------------------------------------------
     def ranges(self) -> list[tuple[int, int]]:
-        return [(self.base, self.base + self.size)]
+        return list(self.banks)
 
     def is_backed(self, pa: int, size: int = 8) -> bool:
-        return self.base <= pa and pa + size <= self.base + self.size
+        return any(start <= pa and pa + size <= end for start, end in self.banks)
 
     def _page(self, pa: int, size: int = 8) -> tuple[int, int]:
         if not self.is_backed(pa, size):
@@ -141,8 +154,27 @@ class SimulatedRAM:
     def _take_fresh(self) -> int | None:
         while self._next_fresh > self.base:
             self._next_fresh -= self.page_size
+            if not self.is_backed(self._next_fresh):
+                self._next_fresh = max(end for start, end in self.banks if end <= self._next_fresh)
+                continue
             if self._next_fresh not in self._reserved and self._next_fresh not in self._pages:
                 return self._next_fresh
+        return None
+
+    def _free(self, pa: int) -> bool:
+        return pa not in self._reserved and pa not in self._live and pa not in self._pages
+
+    def alloc_range(self, size: int, align: int) -> int | None:
+        """`memblock_phys_alloc(size, align)`: the highest free aligned run in one bank, reserved; None if none."""
+        page = self.page_size
+        for start, end in reversed(self.banks):
+            pa = (end - size) // align * align
+            while pa >= start:
+                busy = [p for p in range(pa, pa + size, page) if not self._free(p)]
+                if not busy:
+                    self.reserve(pa, pa + size)
+                    return pa
+                pa = (busy[0] - size) // align * align
         return None
 
     def free_page(self, pa: int) -> None:
