@@ -1,9 +1,10 @@
 """arm64-pageattr.md §10: observable behaviours, one test per number, in each era they name.
 
 Defaults as in the spec: 4K pages, 48-bit VA, BTI/KPTI/realm/DEBUG_PAGEALLOC/KFENCE off,
-rodata_full off unless a test says otherwise. RAM is 1 GiB + 34 MiB + 128 KiB so that the
+rodata_full off unless a test says otherwise. RAM is 2 GiB + 34 MiB + 128 KiB so that the
 linear map holds a PUD block (G), a contiguous-PMD group, a lone PMD block (B) and a
-contiguous-PTE tail (C) whenever it is not page-granular.
+contiguous-PTE tail (C) whenever it is not page-granular; the first GiB holds the image's
+linear alias, so no PUD block is ever there (arm64-boot-mappings.md B12-B14).
 """
 
 import pytest
@@ -13,7 +14,7 @@ from pagewalk.arch.arm64.mm.pageattr import Unsupported
 
 EINVAL, ENOMEM, EBUSY = -22, -12, -16
 PAGE, SZ_2M, SZ_1G = 4096, 2 << 20, 1 << 30
-RAM = SZ_1G + 34 * (1 << 20) + (128 << 10)
+RAM = 2 * SZ_1G + 34 * (1 << 20) + (128 << 10)
 ALL = ["6.12", "base", "seed-v2", "6.18", "later"]
 WALKER = ["seed-v2", "6.18", "later"]
 BIT = {n: 1 << n for n in range(64)}
@@ -25,19 +26,19 @@ def kernel(era, **kw):
 
 
 def G(k):
-    return k.page_offset
-
-
-def Bc(k):
     return k.page_offset + SZ_1G
 
 
+def Bc(k):
+    return k.page_offset + 2 * SZ_1G
+
+
 def B(k):
-    return k.page_offset + SZ_1G + 32 * (1 << 20)
+    return k.page_offset + 2 * SZ_1G + 32 * (1 << 20)
 
 
 def C(k):
-    return k.page_offset + SZ_1G + 34 * (1 << 20)
+    return k.page_offset + 2 * SZ_1G + 34 * (1 << 20)
 
 
 def entry(k, va):
@@ -513,9 +514,10 @@ def test_pageattr_late_kfence_pool_is_split_to_ptes_with_bbml2(era):
     pool is split to plain PTEs (arch_kfence_init_pool / range_split_to_ptes): KFENCE memory is always
     PTE-mapped, one page at a time, no contiguous hint."""
     k = kernel(era, bbml2=True, rodata="full", kfence=True, kfence_early_init=False)
-    assert not k.config.force_pte_mapping()
+    assert not k.config.force_pte_mapping() and k.kfence_pool is None      # B23: no pool at boot
+    assert k.kfence_init_late() == 0
     start, end = k.kfence_pool
-    assert k.translate(start - (2 << 20)).level < 3                 # the rest of the linear map: blocks
+    assert k.translate(end + (64 << 20)).level < 3                  # the rest of the linear map: blocks
     for va in range(start, end, PAGE):                              # valid or protected (invalid) pages
         t = k.translate(va)
         assert t.steps[-1].level == 3 and not t.descriptor & BIT[52], hex(va)

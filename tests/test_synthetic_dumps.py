@@ -25,8 +25,7 @@ LINE = re.compile(r"^0x[0-9a-f]{16}-0x[0-9a-f]{16}   [ 0-9]{8}[0-9][KMGTPE] (PGD
 def write_dump(k, path, version="6.12.117"):
     """The booted kernel as a QEMU-style ELF core: one PT_LOAD of its RAM, a VMCOREINFO note."""
     cfg, lay, mem = k.config, k.layout, k.machine.memory
-    kimage_pa = cfg.ram_base + (2 << 20)
-    kimage_voffset = lay.kimage_vaddr - kimage_pa
+    kimage_voffset = k.image.kimage_voffset
     swapper_va = k.machine.swapper_pg_dir + kimage_voffset
     info = "\n".join([
         f"OSRELEASE={version}-synthetic", f"PAGESIZE={cfg.page_size}", f"NUMBER(VA_BITS)={cfg.va_bits}",
@@ -43,7 +42,7 @@ def write_dump(k, path, version="6.12.117"):
 
 @pytest.mark.parametrize("page_size,va_bits,actual", GEOMETRIES)
 def test_synthetic_dump_translates_and_dumps(tmp_path, page_size, va_bits, actual):
-    k = boot(era="6.12", page_size=page_size, va_bits=va_bits, vabits_actual=actual, rodata="off",
+    k = boot(era="6.12", page_size=page_size, va_bits=va_bits, vabits_actual=actual, rodata="on",
              ram=256 << 20, checks=False)
     v = k.vmalloc(3 * page_size)
     path = tmp_path / "core.elf"

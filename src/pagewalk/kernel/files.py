@@ -3,8 +3,12 @@
 /proc/cpuinfo. Every file is optional; what was defaulted is listed, so the CLI can say so.
 
 >>> cfg, defaulted = boot_config(BootFiles(cmdline="rodata=on"), era="6.12")
->>> cfg.version, cfg.rodata, cfg.ram_banks == ((0x40000000, 0x80000000),), defaulted[0]
-((6, 12, 117), 'on', True, 'kernel config: none (a Debian arm64 build: 4K pages, VA_BITS 48, RANDOMIZE_BASE, UNMAP_KERNEL_AT_EL0, RELOCATABLE, KFENCE with sampling off)')
+>>> cfg.version, cfg.rodata, cfg.ram_banks == ((0x40000000, 0x80000000),)
+((6, 12, 117), 'on', True)
+>>> print("\\n".join(defaulted[:3]))
+kernel version: era 6.12's
+kernel config: none (a Debian arm64 build: 4K pages, VA_BITS 48, RANDOMIZE_BASE, UNMAP_KERNEL_AT_EL0, RELOCATABLE, KFENCE with sampling off)
+cpuinfo: none (a CPU with E0PD and LPA2, like QEMU's max)
 """
 
 import re

@@ -198,6 +198,7 @@ class Kernel:
     ioremap = kernel_function(vmalloc_c.ioremap)
     vfree = kernel_function(vmalloc_c.vfree)
     kfence_protect_page = kernel_function(kfence_c.kfence_protect_page)
+    kfence_init_late = kernel_function(kfence_c.kfence_init_late)
     set_memory_ro = kernel_function(pageattr.set_memory_ro)
     set_memory_rw = kernel_function(pageattr.set_memory_rw)
     set_memory_x = kernel_function(pageattr.set_memory_x)

@@ -78,8 +78,8 @@ class KernelImage:
 def parse_symbol_file(text: str, source: str) -> dict[str, int]:
     """`address type name` lines (/proc/kallsyms, System.map) -> name: address; modules' symbols skipped.
 
-    >>> parse_symbol_file("ffff800080000000 T _text\\nffff800080010000 T _stext [mod]\\n", "x")
-    {'_text': 18446603338368958464}
+    >>> {n: hex(a) for n, a in parse_symbol_file("ffff800080000000 T _text\\nffff800080010000 t x [mod]", "x").items()}
+    {'_text': '0xffff800080000000'}
     """
     out = {}
     for number, line in enumerate(text.splitlines(), 1):
