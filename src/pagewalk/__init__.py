@@ -33,7 +33,7 @@ from .mm.machine import Machine
 from .mm.mm_types import mm_struct, vm_area_struct
 from .mm.pagewalk import *  # noqa: F401,F403
 from .phys import *  # noqa: F401,F403
-from .simulate import boot, boot_from_dump
+from .simulate import boot, boot_from_dump, boot_like
 
 __all__ = (errors.__all__ + phys.__all__ + hw.aarch64.__all__ + mm.pagewalk.__all__
            + ["Era", "Machine", "mm_struct", "vm_area_struct", "KernelDump", "Kernel", "KernelConfig", "Violation"]

@@ -4,6 +4,7 @@
     pagewalk vtop [--dump DUMP] VA..  translate kernel addresses, with the walk
     pagewalk ptdump [DUMP]            /sys/kernel/debug/kernel_page_tables, from the dump
     pagewalk check-wx [DUMP]          the kernel's W^X check
+    pagewalk sim [--like DIR] ptdump  what a kernel's tables will be after boot, from its own files
     pagewalk extract DUMP OUT         keep only what the tools need
 
 Without DUMP the bundled default (an extract of a real 4K/48-bit 6.12 kernel)
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from .dump.kernel_dump import KernelDump, warn
@@ -202,6 +204,43 @@ def cmd_check_wx(args) -> int:
     return 1 if state.wx_pages or state.uxn_pages else 0
 
 
+def cmd_sim(args) -> int:
+    from .kernel.boot import start_kernel
+    from .kernel.files import BootFiles, boot_config
+    given = dict(config=args.config, iomem=args.iomem, symbols=args.symbols, vmcoreinfo=args.vmcoreinfo,
+                 cpuinfo=args.cpuinfo)
+    files = BootFiles.from_dir(args.like, **given) if args.like else BootFiles.from_paths(**given)
+    if args.cmdline is not None:
+        files = replace(files, cmdline=args.cmdline)
+    cfg, defaulted = boot_config(files, era=args.era, cpu=args.cpu)
+    for line in defaulted:
+        warn(f"defaulted: {line}")
+    k = start_kernel(cfg)
+    if args.what == "ptdump":
+        sys.stdout.write(k.ptdump())
+        return 0
+    if args.what == "check-wx":
+        state = k.check_wx()
+        for w in dict.fromkeys(state.wx_warnings):
+            print(w)
+        print(state.wx_summary())
+        return 1 if state.wx_pages or state.uxn_pages else 0
+    img, lay = k.image, k.layout
+    pool = "none" if k.kfence_pool is None else f"{k.kfence_pool[0]:#x}-{k.kfence_pool[1]:#x}"
+    rows = [("kernel", ".".join(map(str, cfg.version)) + f" (era {cfg.era.value})"),
+            ("granule", f"{cfg.page_size // 1024}K, VA_BITS {cfg.va_bits}, {k.machine.arch.vabits_actual} at run time"),
+            ("RAM", ", ".join(f"{a:#x}-{b:#x}" for a, b in cfg.ram_banks)),
+            ("PHYS_OFFSET", f"{k.phys_offset:#x}"), ("kimage_voffset", f"{img.kimage_voffset:#x}"),
+            ("_text", f"{img.text:#x} (pa {img.pa(img.text):#x}, KASLR offset {lay.kernel_offset:#x})"),
+            ("rodata", f"{cfg.rodata} (rodata_full {'on' if cfg.rodata_full else 'off'})"),
+            ("linear map", "page-granular" if cfg.linear_map_page_granular() else "blocks and contiguous ranges"),
+            ("KFENCE", ("early pool " + pool) if k.kfence_pool else "late or off" if cfg.kfence else "not built"),
+            ("KPTI", "on (nG)" if cfg.kpti else "off"), ("BBML2", "yes" if cfg.bbml2 else "no")]
+    for key, value in rows:
+        print(f"{key + ':':16}{value}")
+    return 0
+
+
 def _dump_symbols(d: KernelDump) -> dict[str, int]:
     """The scenario-grammar symbols a dump determines by itself."""
     lay, ram = d.layout, d.memory.ranges()
@@ -362,6 +401,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check-wx", help="the kernel's W^X check (exit 1 if W+X pages exist)")
     dump_options(sp)
     sp.set_defaults(func=cmd_check_wx)
+
+    sp = sub.add_parser("sim", help="predict a kernel's kernel_page_tables after boot from its own files")
+    sp.add_argument("what", choices=("ptdump", "check-wx", "info"))
+    sp.add_argument("--like", metavar="DIR", help="a folder laid out like ../shared/captures/NAME/")
+    sp.add_argument("--config", help="the kernel's .config")
+    sp.add_argument("--cmdline", metavar="STR", help="the kernel command line (text, not a file)")
+    sp.add_argument("--iomem", help="/proc/iomem: RAM banks, the image's load address")
+    sp.add_argument("--symbols", help="/proc/kallsyms or System.map: the image's section symbols")
+    sp.add_argument("--vmcoreinfo", help="VMCOREINFO text: version, VA bits, PHYS_OFFSET, KASLR offset")
+    sp.add_argument("--cpuinfo", help="/proc/cpuinfo: the boot CPU (KPTI, BBML2)")
+    sp.add_argument("--era", help="the era whose rules apply (default: the kernel version's)")
+    sp.add_argument("--cpu", choices=("a72", "max"), help="a QEMU CPU instead of --cpuinfo (default max)")
+    sp.set_defaults(func=cmd_sim)
 
     sp = sub.add_parser("trace", help="run a scripted walk on a dump and print the kernel-format trace")
     sp.add_argument("dump")

@@ -17,8 +17,8 @@ from typing import Iterator
 from ..arch.arm64.asm.pgtable import Arm64PageTables
 from ..arch.arm64.mm.kallsyms import read_kallsyms
 from ..arch.arm64.mm.kconfig import BuildOptions, find_config_beside, read_config
-from ..arch.arm64.mm.layout import KernelLayout, Marker
-from ..arch.arm64.mm.ptdump import NullSink, PgState, RowSink, render_ptdump
+from ..arch.arm64.mm.layout import KernelLayout
+from ..arch.arm64.mm.ptdump import PgState, RowSink, ptdump_check_wx, render_ptdump
 from ..errors import DumpError
 from ..hw.aarch64.geometry import Geometry
 from ..hw.aarch64.tables import Mapping, TablePage, mappings, table_pages
@@ -241,7 +241,10 @@ class KernelDump:
         >>> KernelDump.open().check_wx().wx_summary()
         'Checked W+X mappings: passed, no W+X pages found'
         """
-        return self._walk([Marker(0, "")], NullSink(), check_wx=True)
+        machine = self.machine()
+        state = ptdump_check_wx(machine, self.layout.ptdump_start)
+        self.problems += [r.message for r in machine.log.of_kind("bug")]
+        return state
 
 
 def warn(message: str) -> None:

@@ -47,9 +47,10 @@ def start_kernel(cfg: KernelConfig) -> Kernel:
     layout = KernelLayout.for_build(cfg.version, cfg.page_size, cfg.va_bits, actual, cfg.build, cfg.kernel_offset)
     first = cfg.ram_banks[0][0]
     image = cfg.image or KernelImage.typical(layout.kimage_vaddr, first + SZ_2M)
+    # swapper_pg_dir is in the image (vmlinux.lds.S: the last page directory before __init_begin)
     machine = Machine.simulated(cfg.era, page_size=cfg.page_size, va_bits=cfg.va_bits, vabits_actual=actual,
                                 banks=list(cfg.ram_banks), version=cfg.version,
-                                swapper_pg_dir=None if image.swapper_pg_dir is None else image.pa(image.swapper_pg_dir))
+                                swapper_pg_dir=image.pa(image.swapper_pg_dir or image.init_begin - cfg.page_size))
     era, memory = machine.era, machine.memory
     phys_offset = memstart_addr(cfg, actual) if cfg.phys_offset is None else cfg.phys_offset
     _reserve(memory, "the kernel image", image.pa(image.text), image.pa(image.end))

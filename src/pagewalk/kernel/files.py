@@ -25,7 +25,7 @@ from ..phys.vmcoreinfo import VmcoreInfo
 from .config import KernelConfig
 from .inputs import config_from_inputs
 
-__all__ = ["BootFiles", "boot_config", "parse_iomem", "CPUS", "DEFAULT_KCONFIG"]
+__all__ = ["BootFiles", "boot_config", "parse_iomem", "read_text", "CPUS", "DEFAULT_KCONFIG"]
 
 #: Where each input lives in a folder laid out like ../shared/captures/NAME/.
 FILE_NAMES = dict(config="kernel.config", cmdline="cmdline.txt", iomem="iomem.txt", symbols="kallsyms.txt",
@@ -62,19 +62,20 @@ class BootFiles:
 
     @classmethod
     def from_paths(cls, **paths: "Path | None") -> "BootFiles":
-        texts, names = {}, []
-        for key, path in paths.items():
-            if path is None:
-                continue
-            try:
-                texts[key] = Path(path).read_text()
-            except (OSError, UnicodeDecodeError) as e:
-                raise ArgumentError(f"{path}: cannot read: {e.strerror if isinstance(e, OSError) else e}") from None
-            names.append((key, str(path)))
-        return cls(**texts, names=tuple(names))
+        given = {key: path for key, path in paths.items() if path is not None}
+        return cls(**{key: read_text(path) for key, path in given.items()},
+                   names=tuple((key, str(path)) for key, path in given.items()))
 
     def name(self, key: str) -> str:
         return dict(self.names).get(key, FILE_NAMES[key])
+
+
+def read_text(path: "str | Path") -> str:
+    """A text file's contents. :raises ArgumentError: it cannot be read."""
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArgumentError(f"{path}: cannot read: {e.strerror if isinstance(e, OSError) else e}") from None
 
 
 def parse_iomem(text: str, source: str = "iomem") -> tuple[list[tuple[int, int]], int | None]:
@@ -132,7 +133,8 @@ def boot_config(files: BootFiles, era: "Era | str | None" = None, cpu: str | Non
             banks = [(0x40000000, 0x80000000)]
             defaulted.append("iomem: " + ("no 'System RAM' line" if files.iomem else "none")
                              + " (QEMU virt: 1 GiB at 0x40000000)")
-        switches = config_from_inputs(kconfig, files.cmdline or "", version, cpuinfo=cpuinfo)
+        source = files.name("config") if files.config is not None else "default kernel config"
+        switches = config_from_inputs(kconfig, files.cmdline or "", version, cpuinfo=cpuinfo, source=source)
         va_bits = switches.va_bits
         vabits_actual = 64 - info.t1sz if info and info.has("NUMBER(TCR_EL1_T1SZ)") else \
             (min(va_bits, cpu_vabits) if va_bits == 52 else va_bits)
@@ -145,7 +147,7 @@ def boot_config(files: BootFiles, era: "Era | str | None" = None, cpu: str | Non
         if phys_offset is None:
             defaulted.append("PHYS_OFFSET: the first RAM bank rounded down (no linear-map randomization)")
         cfg = config_from_inputs(kconfig, files.cmdline or "", version, cpuinfo=cpuinfo, vabits_actual=vabits_actual,
-                                 kaslr_offset=offset, era=era, ram_banks=tuple(banks), build=build,
+                                 kaslr_offset=offset, era=era, source=source, ram_banks=tuple(banks), build=build,
                                  kernel_offset=offset, phys_offset=phys_offset, image=image)
     except DumpError as e:
         raise ArgumentError(str(e)) from None

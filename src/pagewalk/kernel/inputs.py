@@ -34,6 +34,17 @@ NO_E0PD_ARM_PARTS = {0xd04, 0xd03, 0xd05, 0xd07, 0xd06, 0xd08, 0xd09, 0xd0a, 0xd
 BBML2_MIDRS = {(0x41, 0xd82): (0, 3), (0x41, 0xd84): (0, 2), (0x41, 0xd83): (0, 2)}
 
 
+#: arch/arm64/Kconfig's ARM64_VA_BITS choices per PAGE_SHIFT.
+VA_BITS_CHOICES = {12: (39, 48, 52), 14: (36, 47, 48, 52), 16: (42, 48, 52)}
+
+
+def _number(source: str, name: str, text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ArgumentError(f"{source}: {name}={text} is not a number") from None
+
+
 def parse_kconfig(text: str) -> dict[str, str]:
     """`CONFIG_X=value` lines (quotes dropped); `# CONFIG_X is not set` is absent."""
     return {m[1]: m[2].strip('"') for m in re.finditer(r"^CONFIG_(\w+)=(.*)$", text, re.M)}
@@ -90,19 +101,23 @@ def _rodata(kconfig: dict, cmdline: dict, version: tuple[int, int, int]) -> str:
 
 
 def config_from_inputs(config_text: str, cmdline: str, version: tuple[int, int, int], *, cpuinfo: str = "",
-                       vabits_actual: int | None = None, kaslr_offset: int = 1, era=None, **machine) -> KernelConfig:
+                       vabits_actual: int | None = None, kaslr_offset: int = 1, era=None,
+                       source: str = "kernel config", **machine) -> KernelConfig:
     """The KernelConfig a kernel of `version` built with `config_text` boots with on this command line and CPU.
 
-    `era` overrides the one the version runs; `machine` are further KernelConfig fields (RAM, image, layout)."""
+    `era` overrides the one the version runs; `machine` are further KernelConfig fields (RAM, image, layout);
+    `source` names the config in errors."""
     kc, cl, cpu = parse_kconfig(config_text), parse_cmdline(cmdline), CpuInfo.parse(cpuinfo)
     shift = int(kc.get("ARM64_PAGE_SHIFT", 0) or {"ARM64_16K_PAGES": 14, "ARM64_64K_PAGES": 16}.get(
         next((k for k in ("ARM64_16K_PAGES", "ARM64_64K_PAGES") if kc.get(k) == "y"), ""), 12))
-    try:
-        va_bits = int(kc.get("ARM64_VA_BITS", "48"))
-        interval = int(cl["kfence.sample_interval"]) if "kfence.sample_interval" in cl else \
-            int(kc.get("KFENCE_SAMPLE_INTERVAL", "0"))
-    except ValueError as e:
-        raise ArgumentError(f"kernel config or command line: {e}") from None
+    va_bits = _number(source, "CONFIG_ARM64_VA_BITS", kc.get("ARM64_VA_BITS", "48"))
+    if va_bits not in VA_BITS_CHOICES[shift]:
+        raise ArgumentError(f"{source}: CONFIG_ARM64_VA_BITS={va_bits} is not a choice with "
+                            f"{(1 << shift) // 1024}K pages ({', '.join(map(str, VA_BITS_CHOICES[shift]))})")
+    if "kfence.sample_interval" in cl:
+        interval = _number("command line", "kfence.sample_interval", cl["kfence.sample_interval"])
+    else:
+        interval = _number(source, "CONFIG_KFENCE_SAMPLE_INTERVAL", kc.get("KFENCE_SAMPLE_INTERVAL", "0"))
     kfence = kc.get("KFENCE") == "y"
     debug_pagealloc = kc.get("DEBUG_PAGEALLOC") == "y" and (cl.get("debug_pagealloc") == "on" or
                                                              kc.get("DEBUG_PAGEALLOC_ENABLE_DEFAULT") == "y")

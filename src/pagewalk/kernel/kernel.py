@@ -18,7 +18,7 @@ from ..arch.arm64.mm.image import KernelImage
 from ..arch.arm64.mm.layout import KernelLayout
 from ..arch.arm64.mm.mapping import Mapper
 from ..arch.arm64.mm.mmu import Splitter
-from ..arch.arm64.mm.ptdump import render_ptdump
+from ..arch.arm64.mm.ptdump import ptdump_check_wx, render_ptdump
 from ..errors import ArgumentError
 from ..hw.aarch64.translate import Translation, kernel_address, translate
 from ..mm import kfence as kfence_c
@@ -221,6 +221,10 @@ class Kernel:
     def ptdump(self) -> str:
         """The kernel_page_tables text of this kernel."""
         return render_ptdump(self.machine, self.layout.markers(), self.layout.ptdump_start)
+
+    def check_wx(self):
+        """`ptdump_check_wx()` on this kernel's tables (`.wx_summary()` is the line the kernel prints)."""
+        return ptdump_check_wx(self.machine, self.layout.ptdump_start)
 
     def allocation_failure(self, nth: int | None) -> None:
         """Make the `nth` next table-page allocation fail (None: disarm)."""

@@ -38,6 +38,7 @@ class Era(Enum):
             return name
         key = str(name).strip().lower().replace("_", "-")
         aliases = {"up-6.18": "6.18", "up6.18": "6.18", "seed": "seed-v2", "7.x": "later", "7": "later"}
+        aliases.update({"7.2": "later", "7.2.13": "later"})          # the tree LATER's rules were read from
         key = aliases.get(key, key)
         for era in cls:
             if era.value == key:

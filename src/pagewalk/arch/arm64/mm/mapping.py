@@ -1,10 +1,10 @@
-"""Creating and removing kernel mappings (linux: arch/arm64/mm/mmu.c `__create_pgd_mapping()`,
-`alloc_init_cont_pmd()`, `alloc_init_cont_pte()`, `map_mem()`; mm/vmalloc.c
-`vmap_pages_range()`, `vunmap_range()`).
+"""Kernel page protections and run-time vmap mappings (linux: asm/pgtable-prot.h `PAGE_KERNEL*`,
+`PROT_DEVICE_*`; mm/vmalloc.c `vmap_pages_range()`, `vmap_range_noflush()`, `vunmap_range()`).
 
-`map_range()` maps `[va, va + size)` to `pa` with the largest leaves the
-flags allow: PUD blocks (4K granule), contiguous PMD blocks, PMD blocks,
-contiguous PTEs, PTEs — or PTEs only (`NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS`).
+`Mapper.map_range()` maps `[va, va + size)` to `pa` for vmalloc/vmap/ioremap with the
+largest leaves its caller allows: PUD blocks (4K granule), contiguous PMD blocks, PMD
+blocks, contiguous PTEs, PTEs. Boot-time mappings follow mmu.c's own rules instead
+(create_mapping.py).
 """
 
 from dataclasses import dataclass

@@ -25,7 +25,7 @@ from ..asm.pgtable_hwdef import (
 from .layout import Marker
 
 __all__ = ["pte_bits", "level_names", "format_prot", "format_size", "Range", "PgState", "TextSink", "NullSink",
-           "RowSink", "render_ptdump", "BLK_TYPE_MASK_SINCE", "RUNTIME_FOLD_SINCE"]
+           "RowSink", "render_ptdump", "ptdump_check_wx", "BLK_TYPE_MASK_SINCE", "RUNTIME_FOLD_SINCE"]
 #: v6.13 (commit dc9b74a76320): BLK tests "bit 1 clear and bit 0 set", not just bit 1.
 BLK_TYPE_MASK_SINCE = (6, 13)
 #: v6.9 (LPA2): fixed level names and note_page()'s run-time fold remap.
@@ -250,3 +250,8 @@ def render_ptdump(machine, markers: list[Marker], start: int, out=None, sink=Non
                     pud_folded=arch.mm_pud_folded())
     ptdump_walk_pgd(state, machine.init_mm, [(start, MASK64)])
     return state if check_wx else (buf.getvalue() if buf is not None else None)
+
+
+def ptdump_check_wx(machine, start: int) -> PgState:
+    """`ptdump_check_wx()`: walk without output; the state holds the W+X and non-UXN counts and warnings."""
+    return render_ptdump(machine, [Marker(0, "")], start, sink=NullSink(), check_wx=True)
