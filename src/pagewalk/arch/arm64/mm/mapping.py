@@ -59,7 +59,7 @@ class Mapper:
         self.arch = kernel.machine.arch
         self.memory = kernel.machine.memory
 
-    def _entry(self, depth: int, va: int, pxn_tables: bool = False) -> int | None:
+    def _entry(self, depth: int, va: int) -> int | None:
         """The entry at `depth` for `va`, allocating tables above it; None if allocation failed."""
         arch, read = self.arch, self.memory.read_u64
         ptr = arch.pgd_offset(self.k.machine.swapper_pg_dir, va)
@@ -68,13 +68,12 @@ class Mapper:
                 page = self.memory.alloc_page()
                 if page is None:
                     return None
-                self.k.write_entry(ptr, arch.table_descriptor(page, kernel=True, pxn=pxn_tables))
+                self.k.write_entry(ptr, arch.table_descriptor(page, kernel=True))
             ptr = arch.offset(d, ptr, read(ptr), va)
         return ptr
 
-    def map_range(self, va: int, pa: int, size: int, prot: Prot, *, blocks: bool = True, cont: bool = True,
-                  pxn_tables: bool = False) -> int:
-        """Map a range; 0 or -ENOMEM. Linear-map style table attributes: UXNTable (+PXNTable)."""
+    def map_range(self, va: int, pa: int, size: int, prot: Prot, *, blocks: bool = True, cont: bool = True) -> int:
+        """Map a range; 0 or -ENOMEM. New tables get UXNTable, as pXd_populate() gives init_mm's."""
         arch, hw = self.arch, self.arch.hw
         end = va + size
         page = arch.page_size
@@ -90,14 +89,14 @@ class Mapper:
                     continue
                 use_cont = cont and group and va % group == 0 and pa % group == 0 and end - va >= group
                 if depth == PTE and not use_cont and not self.k.hooks:
-                    done = self._pte_run(va, pa, end, prot, pxn_tables)
+                    done = self._pte_run(va, pa, end, prot)
                     if done is None:
                         return -ENOMEM
                     va, pa = va + done, pa + done
                     break
                 count = group // unit if use_cont else 1
                 for _ in range(count):
-                    ptr = self._entry(depth, va, pxn_tables)
+                    ptr = self._entry(depth, va)
                     if ptr is None:
                         return -ENOMEM
                     leaf_type = PMD_TYPE_TABLE if depth == PTE else PMD_TYPE_SECT
@@ -107,11 +106,11 @@ class Mapper:
                 break
         return 0
 
-    def _pte_run(self, va: int, pa: int, end: int, prot: Prot, pxn_tables: bool) -> int | None:
+    def _pte_run(self, va: int, pa: int, end: int, prot: Prot) -> int | None:
         """Plain PTEs from `va` to the end of its PTE table (or `end`), in one write; bytes mapped."""
         arch = self.arch
         page = arch.page_size
-        first = self._entry(PTE, va, pxn_tables)
+        first = self._entry(PTE, va)
         if first is None:
             return None
         n = min((end - va) // page, arch.ptrs[PTE] - arch.index(PTE, va))
