@@ -5,8 +5,8 @@ exceptions are for misuse and bad input (corrupt dumps, bad addresses), and
 each message names what is wrong and where.
 """
 
-__all__ = ["PagewalkError", "DumpError", "PhysicalAddressError", "PoisonedPageError", "ReadOnlyMemoryError",
-           "TableLoopError", "AddressError", "ArgumentError"]
+__all__ = ["PagewalkError", "KernelDeadlock", "DumpError", "PhysicalAddressError", "PoisonedPageError",
+           "ReadOnlyMemoryError", "TableLoopError", "AddressError", "ArgumentError"]
 
 
 class PagewalkError(Exception):
@@ -52,6 +52,10 @@ class TableLoopError(PagewalkError):
         self.va, self.level, self.table_pa = va, level, table_pa
         super().__init__(
             f"table loop translating {va:#018x}: level {level} points back to table {table_pa:#x}")
+
+
+class KernelDeadlock(PagewalkError):
+    """A simulated kernel thread waits for a lock that can never be released."""
 
 
 class ArgumentError(PagewalkError, ValueError):

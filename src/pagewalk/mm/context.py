@@ -9,6 +9,7 @@ softirq path is reported as the kernel reports it.
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import KernelDeadlock
 from .log import KernelLog
 
 __all__ = ["ExecutionContext"]
@@ -22,6 +23,27 @@ class ExecutionContext:
     softirq: int = 0
     hardirq: int = 0
     irqs_off: int = 0
+    #: An interleaving explorer's scheduler (check/explore.py); None: one thread runs alone.
+    scheduler: object = None
+
+    # -- threads: who runs, where they may be interleaved, waiting for a lock ------------------------
+    def current(self) -> str:
+        """The running thread's name (`current`): a lock's owner."""
+        return self.scheduler.current() if self.scheduler else "main"
+
+    def point(self, op: tuple) -> None:
+        """About to do a shared access `op` (kind, object, ...): where another thread may run first."""
+        if self.scheduler:
+            self.scheduler.point(op)
+
+    def wait(self, lock: str, what: str, ready, acquire=lambda: None) -> None:
+        """Sleep on `lock` until `ready()`, then `acquire()`. Alone, a wait that can never end is a deadlock."""
+        if self.scheduler:
+            self.scheduler.wait(lock, what, ready, acquire)
+        elif ready():
+            acquire()
+        else:
+            raise KernelDeadlock(f"{self.current()} waits for {what}, which nothing will release")
 
     def in_atomic(self) -> bool:
         return bool(self.preempt_count or self.softirq or self.hardirq or self.irqs_off)

@@ -14,6 +14,10 @@ kernel-pgtable-freeing.md F29-F33 state (sequentially consistent, no handoff):
 (True, False, False)
 >>> lock.release("ptdump")                    # the queued writer gets it
 ['vmap']
+
+`down_read()`/`down_write()` and the other kernel calls take the owner from the
+context (`current`) and sleep in `context.wait()` until granted: alone that is a
+KernelDeadlock; under an explorer the thread is blocked until the lock is released.
 """
 
 from dataclasses import dataclass, field
@@ -31,26 +35,43 @@ class RWSemaphore:
     writer: bool = False
     #: Every acquisition, in order: ('read' | 'write', in_atomic) for tests.
     history: list[tuple[str, bool]] = field(default_factory=list)
+    #: Who holds it (owner, 'read' | 'write') and who waits, first come first served.
+    holders: list[tuple[str, str]] = field(default_factory=list)
+    waiters: list[tuple[str, str]] = field(default_factory=list)
 
     def down_read(self) -> None:
         self.context.might_sleep(f"down_read({self.name})", f"{self.name} taken for read")
         self.history.append(("read", self.context.in_atomic()))
-        self.readers += 1
-
-    def up_read(self) -> None:
-        if self.readers <= 0:
-            raise RuntimeError(f"up_read({self.name}) without down_read")
-        self.readers -= 1
+        self._lock("read", self.request_read)
 
     def down_write(self) -> None:
         self.context.might_sleep(f"down_write({self.name})", f"{self.name} taken for write")
         self.history.append(("write", self.context.in_atomic()))
-        self.writer = True
+        self._lock("write", self.request_write)
+
+    def down_read_trylock(self) -> bool:
+        """`mmap_read_trylock()`: never sleeps."""
+        self.context.point(("lock", self.name))
+        return self.try_read(self.context.current())
+
+    def _lock(self, mode: str, request) -> None:
+        owner = self.context.current()
+        self.context.point(("lock", self.name))
+        if not request(owner):
+            self.context.wait(self.name, f"{self.name} for {mode}", lambda: (owner, mode) in self.holders)
+
+    def up_read(self) -> None:
+        self._unlock("read")
 
     def up_write(self) -> None:
-        if not self.writer:
-            raise RuntimeError(f"up_write({self.name}) without down_write")
-        self.writer = False
+        self._unlock("write")
+
+    def _unlock(self, mode: str) -> None:
+        owner = self.context.current()
+        if (owner, mode) not in self.holders:
+            raise RuntimeError(f"up_{mode}({self.name}) by {owner}, which does not hold it for {mode}")
+        self.context.point(("lock", self.name))
+        self.release(owner, mode)
 
     def is_locked(self) -> bool:
         return self.writer or self.readers > 0
@@ -59,12 +80,8 @@ class RWSemaphore:
         return self.writer
 
     # -- owners that may block (F29-F32) ---------------------------------------------------
-    #: Who holds it ('read' or 'write') and who waits, first come first served.
-    holders: dict[str, str] = field(default_factory=dict)
-    waiters: list[tuple[str, str]] = field(default_factory=list)
-
     def _grant(self, owner: str, mode: str) -> None:
-        self.holders[owner] = mode
+        self.holders.append((owner, mode))
         if mode == "write":
             self.writer = True
         else:
@@ -94,11 +111,12 @@ class RWSemaphore:
         self._grant(owner, "write")
         return True
 
-    def release(self, owner: str) -> list[str]:
+    def release(self, owner: str, mode: str | None = None) -> list[str]:
         """`up_read()`/`up_write()` by `owner`; returns the waiters it let in: the head writer once the lock is
         free, or the run of readers at the head of the queue."""
-        mode = self.holders.pop(owner)
-        if mode == "write":
+        held = next(h for h in self.holders if h[0] == owner and mode in (None, h[1]))
+        self.holders.remove(held)
+        if held[1] == "write":
             self.writer = False
         else:
             self.readers -= 1
@@ -120,6 +138,7 @@ class PercpuRWSemaphore:
     """`mem_hotplug_lock` (F33): `get_online_mems()` reads, `mem_hotplug_begin()` writes; a pending writer
     blocks new readers and waits for the readers in to drain (writer preference)."""
     name: str
+    context: ExecutionContext | None = None
     readers: set[str] = field(default_factory=set)
     writer: str | None = None
     pending: list[str] = field(default_factory=list)
@@ -146,6 +165,30 @@ class PercpuRWSemaphore:
         else:
             self.readers.discard(owner)
 
+    # -- the kernel's calls, for threads that sleep until they get it -------------------------------
+    def percpu_down_read(self) -> None:
+        """`get_online_mems()`."""
+        self._take("read", self.request_read)
+
+    def percpu_down_write(self) -> None:
+        """`mem_hotplug_begin()`: pending at once (new readers wait), holder once the readers drained."""
+        self._take("write", self.request_write)
+
+    def _take(self, mode: str, request) -> None:
+        ctx = self.context
+        ctx.might_sleep(f"percpu_down_{mode}({self.name})", f"{self.name} taken for {mode}")
+        owner = ctx.current()
+        ctx.point(("lock", self.name))
+        if not request(owner):
+            ctx.wait(self.name, f"{self.name} for {mode}", lambda: self.writer is None and (
+                not self.pending if mode == "read" else not self.readers and self.pending[0] == owner),
+                lambda: request(owner))
+
+    def percpu_up(self) -> None:
+        """`put_online_mems()` / `mem_hotplug_done()`."""
+        self.context.point(("lock", self.name))
+        self.release(self.context.current())
+
 
 @dataclass
 class StaticKey:
@@ -162,20 +205,31 @@ class StaticKey:
     name: str
     count: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: Where reads and changes are shared accesses (an explorer); None: not interleaved.
+    context: ExecutionContext | None = None
+
+    def _point(self) -> None:
+        if self.context is not None:
+            self.context.point(("key", self.name))
 
     def enabled(self) -> bool:
+        """`static_branch_unlikely()`."""
+        self._point()
         return self.count > 0
 
     def inc(self) -> None:
+        self._point()
         self.count += 1
 
     def dec(self) -> None:
+        self._point()
         if self.count <= 0:
             self.warnings.append(f"static_branch_dec: count {self.count} would go negative")
             return
         self.count -= 1
 
     def enable(self) -> None:
+        self._point()
         if self.count > 0:
             if self.count != 1:
                 self.warnings.append(f"static_branch_enable: count {self.count} != 1")
@@ -183,6 +237,7 @@ class StaticKey:
         self.count = 1
 
     def disable(self) -> None:
+        self._point()
         if self.count != 1:
             if self.count != 0:
                 self.warnings.append(f"static_branch_disable: count {self.count} != 1")
@@ -198,9 +253,14 @@ class Mutex:
 
     def lock(self) -> None:
         self.context.might_sleep(f"mutex_lock({self.name})", f"mutex {self.name}")
+        self.context.point(("lock", self.name))
+        if self.held:
+            self.context.wait(self.name, f"mutex {self.name}", lambda: not self.held,
+                              lambda: setattr(self, "held", True))
         self.held = True
 
     def unlock(self) -> None:
+        self.context.point(("lock", self.name))
         self.held = False
 
 

@@ -57,7 +57,10 @@ class Mapper:
     def __init__(self, kernel):
         self.k = kernel
         self.arch = kernel.machine.arch
-        self.memory = kernel.machine.memory
+
+    @property
+    def memory(self):
+        return self.k.machine.memory
 
     def _entry(self, depth: int, va: int) -> int | None:
         """The entry at `depth` for `va`, allocating tables above it; None if allocation failed."""
