@@ -51,6 +51,7 @@ def start_kernel(cfg: KernelConfig) -> Kernel:
     machine = Machine.simulated(cfg.era, page_size=cfg.page_size, va_bits=cfg.va_bits, vabits_actual=actual,
                                 banks=list(cfg.ram_banks), version=cfg.version,
                                 swapper_pg_dir=image.pa(image.swapper_pg_dir or image.init_begin - cfg.page_size))
+    machine.variants = cfg.variants
     era, memory = machine.era, machine.memory
     phys_offset = memstart_addr(cfg, actual) if cfg.phys_offset is None else cfg.phys_offset
     _reserve(memory, "the kernel image", image.pa(image.text), image.pa(image.end))

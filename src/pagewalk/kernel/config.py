@@ -13,11 +13,20 @@ from ..errors import ArgumentError
 from ..hw.aarch64.geometry import Geometry
 from ..mm.era import Era
 
-__all__ = ["KernelConfig", "RODATA", "RODATA_FULL_DEFAULT_SINCE"]
+__all__ = ["KernelConfig", "RODATA", "RODATA_FULL_DEFAULT_SINCE", "VARIANTS"]
 
 RODATA = ("full", "on", "noalias", "off")
 #: v6.17 made rodata_full the default and "rodata=on" mean full; "noalias" is the non-full mode.
 RODATA_FULL_DEFAULT_SINCE = (6, 17)
+#: Historical or hypothetical code the explorer can run instead of the era's (kernel-pgtable-freeing.md).
+VARIANTS = {
+    "static-key-enable-disable": "6.18's ptdump key toggled with static_branch_enable/disable (v3-v5, S-d)",
+    "children-unlocked": "pud_free_pmd_page() frees the PTE tables first, without the lock round trip (S-e1)",
+    "children-locked": "pud_free_pmd_page() in F7 order with a lock round trip per child and on the PUD (S-e2)",
+    "arm64-key-kept": "7.x core trylock with 6.18's arm64 key protocol still in place (S-g)",
+    "check-wx-without-online-mems": "ptdump_check_wx() without get_online_mems() (before 59305202c67f, S-h2)",
+    "init-mm-lock-only": "ptdump protected by the init_mm write lock alone (S-h3)",
+}
 
 
 @dataclass
@@ -60,6 +69,8 @@ class KernelConfig:
     image: KernelImage | None = None
     #: The flattened device tree `(pa, size)`; default: QEMU virt's, 1 MiB at 130 MiB into the first bank.
     fdt: tuple[int, int] | None = None
+    #: Code variants of the kernel-pgtable-freeing.md history, by name (VARIANTS).
+    variants: frozenset = frozenset()
 
     def __post_init__(self):
         self.era = Era.parse(self.era)
@@ -78,6 +89,10 @@ class KernelConfig:
             if end <= start or start % self.page_size or end % self.page_size:
                 raise ArgumentError(f"RAM bank [{start:#x}, {end:#x}): not whole {self.page_size}-byte pages")
         self.version = self.version or self.era.version
+        self.variants = frozenset(self.variants)
+        unknown = self.variants - VARIANTS.keys()
+        if unknown:
+            raise ArgumentError(f"variant {', '.join(sorted(unknown))}: one of {', '.join(VARIANTS)}")
 
     @property
     def rodata_full(self) -> bool:

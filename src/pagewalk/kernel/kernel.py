@@ -73,6 +73,8 @@ class Kernel:
         self.kfence_pool = kfence_pool
         #: map_mem() left blocks that only BBML2 can split later (6.18+).
         self.linear_map_requires_bbml2 = linear_map_requires_bbml2
+        #: Huge vmap promotions that fell back to the table because init_mm's lock was taken (F5).
+        self.vmap_fallbacks = 0
         #: The walk_lock the seed's pageattr_ops use (a knob for the demo and tests).
         self.seed_walk_lock = pageattr.SEED_PAGEATTR_WALK_LOCK
         #: What the next RMM IPA-state call returns (realm failure injection).

@@ -250,6 +250,22 @@ class Era(Enum):
         """The early KFENCE pool is mapped with NO_EXEC_MAPPINGS (7.x, B21)."""
         return self is Era.LATER
 
+    # -- kernel page-table freeing (kernel-pgtable-freeing.md) ---------------------------------------
+    def vmap_promotion_lock(self, version: tuple[int, int, int]) -> str:
+        """How vmap_try_huge_pmd/pud() guard freeing the table they replace (F4, F8): "trylock"
+        (mmap_read_trylock(&init_mm), 6.12.117 by backport and 7.x), "arm64-key" (6.18: pmd_free_pte_page()
+        takes an empty init_mm read lock while arm64_ptdump_lock_key is on), "none" (6.12 before the
+        backport, 6.16, 6.17). The first 6.12.y with the backport is not established (F0.2): the model
+        takes 6.12.117."""
+        if self is Era.LATER or (self is Era.V6_12 and version >= (6, 12, 117)):
+            return "trylock"
+        return "arm64-key" if self is Era.UP_6_18 else "none"
+
+    def ptdump_takes_online_mems(self, version: tuple[int, int, int]) -> bool:
+        """ptdump_walk_pgd() itself takes get_online_mems(), for check_wx too (59305202c67f; F18): in 6.12.117,
+        6.18 and 7.x; before it only arm64's debugfs ptdump_show() took it."""
+        return self in (Era.UP_6_18, Era.LATER) or (self is Era.V6_12 and version >= (6, 12, 117))
+
 
 #: The kernel version each era's arm64 rules come from.
 _VERSIONS = {Era.V6_1: (6, 1, 192), Era.V6_12: (6, 12, 117), Era.BASE: (6, 16, 0), Era.SEED_V2: (6, 16, 0),

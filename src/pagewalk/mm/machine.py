@@ -7,6 +7,7 @@ from ..arch.arm64.asm.pgtable import Arm64PageTables
 from ..phys.ram import SimulatedRAM
 from .context import ExecutionContext
 from .era import Era
+from .locks import PercpuRWSemaphore, StaticKey
 from .log import KernelLog
 from .mm_types import mm_struct
 
@@ -29,9 +30,22 @@ class Machine:
     #: CONFIG_PER_VMA_LOCK (per-VMA lock steps of the walker).
     per_vma_lock: bool = True
     init_mm: mm_struct = None
+    #: mem_hotplug_lock: get_online_mems() / mem_hotplug_begin() (F33).
+    mem_hotplug_lock: PercpuRWSemaphore = None
+    #: Static keys by name (e.g. 6.18's arm64_ptdump_lock_key, F22).
+    static_keys: dict = field(default_factory=dict)
+    #: Code variants the kernel runs instead of its era's (KernelConfig.variants).
+    variants: frozenset = frozenset()
 
     def __post_init__(self):
         self.init_mm = mm_struct(self, self.swapper_pg_dir, name="init_mm")
+        self.mem_hotplug_lock = PercpuRWSemaphore("mem_hotplug_lock", self.context)
+
+    def static_key(self, name: str) -> StaticKey:
+        """The static key `name` (created off on first use)."""
+        if name not in self.static_keys:
+            self.static_keys[name] = StaticKey(name, context=self.context)
+        return self.static_keys[name]
 
     @property
     def log(self) -> KernelLog:

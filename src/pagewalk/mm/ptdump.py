@@ -36,10 +36,16 @@ PTDUMP_OPS = mm_walk_ops(pgd_entry=_entry(PGD), p4d_entry=_entry(P4D), pud_entry
                          pmd_entry=_entry(PMD), pte_table=_pte_table, pte_hole=_hole)
 
 
-def ptdump_walk_pgd(state, mm, ranges: list[tuple[int, int]], pgd: int | None = None) -> None:
-    """Walk `ranges` of `mm` into `state` (an arch PgState), then flush."""
+def ptdump_walk_pgd(state, mm, ranges: list[tuple[int, int]], pgd: int | None = None,
+                    online_mems: bool = True) -> None:
+    """Walk `ranges` of `mm` into `state` (an arch PgState), then flush.
+
+    Locks as kernel-pgtable-freeing.md F18 orders them: get_online_mems() (`online_mems`: the caller
+    says whether this kernel takes it for this walk), mmap_write_lock(mm), the nested init_mm lock."""
     machine = mm.machine
     nested = machine.init_mm if mm is not machine.init_mm else None
+    if online_mems:
+        machine.mem_hotplug_lock.percpu_down_read()
     mm.mmap_lock.down_write()
     if nested is not None:
         nested.mmap_lock.down_write()
@@ -51,4 +57,6 @@ def ptdump_walk_pgd(state, mm, ranges: list[tuple[int, int]], pgd: int | None = 
         if nested is not None:
             nested.mmap_lock.up_write()
         mm.mmap_lock.up_write()
+        if online_mems:
+            machine.mem_hotplug_lock.percpu_up()
     state.note_page(0, -1, 0)

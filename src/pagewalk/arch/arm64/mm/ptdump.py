@@ -25,7 +25,8 @@ from ..asm.pgtable_hwdef import (
 from .layout import Marker
 
 __all__ = ["pte_bits", "level_names", "format_prot", "format_size", "Range", "PgState", "TextSink", "NullSink",
-           "RowSink", "render_ptdump", "ptdump_check_wx", "BLK_TYPE_MASK_SINCE", "RUNTIME_FOLD_SINCE"]
+           "RowSink", "render_ptdump", "ptdump_check_wx", "arm64_ptdump_walk_pgd", "uses_ptdump_lock_key",
+           "BLK_TYPE_MASK_SINCE", "RUNTIME_FOLD_SINCE"]
 #: v6.13 (commit dc9b74a76320): BLK tests "bit 1 clear and bit 0 set", not just bit 1.
 BLK_TYPE_MASK_SINCE = (6, 13)
 #: v6.9 (LPA2): fixed level names and note_page()'s run-time fold remap.
@@ -242,14 +243,45 @@ class PgState:
 
 
 def render_ptdump(machine, markers: list[Marker], start: int, out=None, sink=None, check_wx: bool = False):
-    """Run mm/ptdump over a machine's kernel tables from `start` to the top; text unless a sink is given."""
+    """Run mm/ptdump over a machine's kernel tables from `start` to the top; text unless a sink is given.
+
+    The walk is arm64's `ptdump_walk()` (debugfs kernel_page_tables) or `ptdump_check_wx()`, with the
+    locks and the 6.18 static key of the machine's era (kernel-pgtable-freeing.md F18, F22)."""
     arch = machine.arch
     buf = io.StringIO() if out is None and sink is None else None
     state = PgState(markers, arch.version, arch.pgtable_levels, arch.page_size,
                     sink or TextSink(out or buf), check_wx, p4d_folded=arch.mm_p4d_folded(),
                     pud_folded=arch.mm_pud_folded())
-    ptdump_walk_pgd(state, machine.init_mm, [(start, MASK64)])
+    arm64_ptdump_walk_pgd(machine, state, [(start, MASK64)], online_mems=_takes_online_mems(machine, check_wx))
     return state if check_wx else (buf.getvalue() if buf is not None else None)
+
+
+def _takes_online_mems(machine, check_wx: bool) -> bool:
+    """debugfs ptdump_show() always holds get_online_mems() (in arm64 code before 59305202c67f); check_wx only
+    where ptdump_walk_pgd() takes it itself (F18)."""
+    variants = machine.variants
+    if "init-mm-lock-only" in variants or (check_wx and "check-wx-without-online-mems" in variants):
+        return False
+    return not check_wx or machine.era.ptdump_takes_online_mems(machine.arch.version)
+
+
+def uses_ptdump_lock_key(machine) -> bool:
+    """6.18's arm64_ptdump_lock_key protocol (F8, F22); 7.x removed it (kept only as the S-g variant)."""
+    return machine.era.vmap_promotion_lock(machine.arch.version) == "arm64-key" or "arm64-key-kept" in \
+        machine.variants
+
+
+def arm64_ptdump_walk_pgd(machine, state, ranges, online_mems: bool) -> None:
+    """6.18: static_branch_inc(&arm64_ptdump_lock_key) around ptdump_walk_pgd() (v6; v3-v5 used
+    enable/disable, the "static-key-enable-disable" variant); other eras walk directly."""
+    if not uses_ptdump_lock_key(machine):
+        ptdump_walk_pgd(state, machine.init_mm, ranges, online_mems=online_mems)
+        return
+    key = machine.static_key("arm64_ptdump_lock_key")
+    boolean = "static-key-enable-disable" in machine.variants
+    key.enable() if boolean else key.inc()
+    ptdump_walk_pgd(state, machine.init_mm, ranges, online_mems=online_mems)
+    key.disable() if boolean else key.dec()
 
 
 def ptdump_check_wx(machine, start: int) -> PgState:
