@@ -311,11 +311,58 @@ def cmd_replay_pageattr(args) -> int:
     return 0
 
 
-def cmd_race(args) -> int:
-    from .check.race import run_scenarios
-    for report in run_scenarios():
-        print(report)
-    return 0
+def cmd_explore(args) -> int:
+    from .check.explore import SC_NOTE
+    from .check.scenarios import SCENARIOS, Options
+    if args.list or not args.scenario:
+        for s in SCENARIOS.values():
+            print(f"{s.name}  ({s.spec})\n    {s.threads}")
+            for how, verdict in s.expected:
+                print(f"    {how}: {verdict}")
+        return 0
+    if args.scenario not in SCENARIOS:
+        raise PagewalkError(f"no scenario {args.scenario!r}; `pagewalk explore --list` names them")
+    if args.random and args.replay:
+        raise PagewalkError("--random and --replay exclude each other")
+    config = []
+    for item in args.config:
+        symbol, sep, value = item.partition("=")
+        if not sep or value not in ("y", "n"):
+            raise PagewalkError(f"--config {item!r}: SYMBOL=y or SYMBOL=n")
+        config.append((symbol, value == "y"))
+    options = Options(era=args.era, variant=args.variant, config=tuple(config), page_size=args.page_size,
+                      level=args.level, walker=args.walker, bound=args.bound, random=args.random, seed=args.seed)
+    scenario = SCENARIOS[args.scenario]
+    if args.replay:
+        ex = scenario.replay(options, args.replay)
+        explored, pruned, complete, fallbacks = 1, 0, True, ex.fallbacks
+    else:
+        with progress(f"exploring {scenario.name}", not args.quiet) as update:
+            result = scenario.run(options, update)
+        ex, explored, pruned, complete = result.witness, result.explored, result.pruned, result.complete
+        fallbacks = result.fallbacks
+    verdict = ex.verdict if ex else "safe"
+    report = {"scenario": scenario.name, "era": args.era, "variant": args.variant, "verdict": verdict,
+              "explored": explored, "pruned": pruned, "complete": complete,
+              "schedule": ex.schedule if ex else None, "trace": ex.trace() if ex else [], "fallbacks": fallbacks,
+              "note": SC_NOTE}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        extent = "all of them" if complete else ("until the first violation" if ex and not args.replay
+                                                   else f"stopped at --bound {args.bound}")
+        if args.random:
+            extent = f"{args.random} random schedules (seed {args.seed})"
+        print(f"{scenario.name} ({scenario.spec}), era {args.era}" + (f", variant {args.variant}" if args.variant
+                                                                      else ""))
+        print(f"verdict: {verdict}")
+        print(f"explored {explored} executions, {pruned} cut by sleep sets ({extent})"
+              + (f"; huge vmap fell back to the table {fallbacks} times" if fallbacks else ""))
+        if ex:
+            print(f"schedule: {ex.schedule}    (pagewalk explore {scenario.name} ... --replay SCHEDULE)")
+            print("\n".join(f"  {line}" for line in ex.trace()))
+        print(f"note: {SC_NOTE}")
+    return 0 if verdict == "safe" else 1
 
 
 def cmd_matrix(args) -> int:
@@ -428,8 +475,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("trace", help="a pageattr trace; ret/warn/AFTER may be blanked ('?')")
     sp.set_defaults(func=cmd_replay_pageattr)
 
-    sp = sub.add_parser("race", help="explore every interleaving of a page-table walk with page-table freeing")
-    sp.set_defaults(func=cmd_race)
+    for name, text in (("explore", "explore the interleavings of the kernel's own code paths (a scenario)"),
+                       ("race", "the same as explore")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("scenario", nargs="?", help="a scenario of --list")
+        sp.add_argument("--list", action="store_true", help="the scenarios, their spec statements and verdicts")
+        sp.add_argument("--era", default="later", help="6.12, 6.12-early, base, seed-v2, 6.18, later")
+        sp.add_argument("--variant", help="a historical or hypothetical code variant (see --list)")
+        sp.add_argument("--config", action="append", default=[], metavar="SYM=y|n",
+                        help="PTDUMP_DEBUGFS or DEBUG_WX (default both y)")
+        sp.add_argument("--page-size", type=int, default=4096, choices=(4096, 16384, 65536))
+        sp.add_argument("--level", default="pmd", choices=("pmd", "pud"), help="huge vmap level (pud: 4K only)")
+        sp.add_argument("--walker", default="ptdump", choices=("ptdump", "check-wx"))
+        sp.add_argument("--bound", type=int, default=1000, help="most executions to explore")
+        sp.add_argument("--random", type=int, default=0, metavar="N", help="N seeded random schedules instead")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--replay", metavar="SCHEDULE", help="run exactly this schedule (as printed)")
+        sp.add_argument("--json", action="store_true")
+        sp.set_defaults(func=cmd_explore)
 
     sp = sub.add_parser("matrix", help="the support matrix (eras, geometries, version rules) as Markdown")
     sp.set_defaults(func=cmd_matrix)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from ..errors import ArgumentError, PoisonedPageError
 
-__all__ = ["KernelThread", "Execution", "Exploration", "explore", "replay", "parse_schedule", "format_schedule",
-           "VERDICTS", "SC_NOTE"]
+__all__ = ["KernelThread", "Execution", "Exploration", "explore", "replay", "sequential", "parse_schedule",
+           "format_schedule", "conflicts", "VERDICTS", "SC_NOTE"]
 
 VERDICTS = ("safe", "use-after-free", "deadlock", "sleep-in-atomic", "lock-assertion", "bbm-violation", "stale-tlb")
 SC_NOTE = "sequentially consistent executions only (weak-memory orderings, F35, are out of scope)"
@@ -65,7 +65,15 @@ class _ThreadState:
 
 def conflicts(a: tuple, b: tuple, page_size: int) -> bool:
     """Whether two accesses do not commute: the same page with a write, free or allocation (words for
-    two single-word accesses), or the same lock or static key."""
+    two single-word accesses), or the same lock or static key unless both only read it (a static key's
+    test, a percpu rwsem's reader side).
+
+    >>> conflicts(("read", 0x1008), ("write", 0x1010), 4096), conflicts(("read_table", 0x1000), ("write", 0x1010), 4096)
+    (False, True)
+    >>> test, inc = ("key", "k", "read", "static_branch_unlikely"), ("key", "k", "write", "static_branch_inc")
+    >>> conflicts(test, test, 4096), conflicts(test, inc, 4096)
+    (False, True)
+    """
     if a[0] in _MEMORY_OPS and b[0] in _MEMORY_OPS:
         if a[1] // page_size != b[1] // page_size:
             return False
@@ -76,7 +84,7 @@ def conflicts(a: tuple, b: tuple, page_size: int) -> bool:
             return False
         return "read_table" in kinds or a[1] == b[1]
     if a[0] in ("lock", "key", "flush") and a[0] == b[0]:
-        return a[1] == b[1]
+        return a[1] == b[1] and not a[2] == b[2] == "read"          # two readers commute
     return False
 
 
@@ -180,24 +188,32 @@ def _describe(op: tuple) -> str:
         return f"read table {op[1]:#x}"
     if kind in ("alloc", "free"):
         return f"{kind} table page {op[1]:#x}"
-    if kind == "wait":
-        return f"sleeps on {op[1]}"
+    if kind in ("lock", "key"):
+        return op[3] if op[2] == "wait" else f"{op[3]}({op[1]})"
     return f"{kind} {op[1]}"
 
 
 class _Run:
-    """One execution under a chooser: `choose(step, runnable, threads) -> index`."""
+    """One execution. The thread holding the baton (the main thread first) asks `choose` who does the next
+    access; only when that is another thread does the baton move (a thread switch), so a thread runs on
+    at native speed between the places where the schedule switches."""
 
-    def __init__(self, setup, threads: list[KernelThread]):
+    def __init__(self, setup, threads: list[KernelThread], choose, sites: bool):
+        self.sites, self.choose = sites, choose
         self.kernel = setup()
         self.specs = threads
         self.threads = [_ThreadState(i, t) for i, t in enumerate(threads)]
         self.cond = threading.Condition()
-        self.turn: int | None = None              # index of the thread allowed to run, None: the scheduler
+        self.turn: int | None = None              # who holds the baton; None: nobody (the run is over)
         self.running_irq: int | None = None
-        self.abandon = False
+        self.over = threading.Event()
+        self.steps: list[Step] = []
+        self.states: list[tuple] = []
+        self.outcome: tuple[str, str] | None = None
+        self.blocked = False
         machine = self.kernel.machine
         self.page_size = machine.arch.page_size
+        self.reports = len(machine.log.reports) + len(self.kernel.found_violations)
         self._memory = machine.memory
         machine.memory = _SharedMemory(machine.memory, self)
         machine.context.scheduler = self
@@ -217,36 +233,40 @@ class _Run:
         me = self._me()
         if me is None:
             return
-        me.op, me.site = op, _site()
-        self._yield(me)
+        if self.over.is_set():                   # abandoned: `finally` blocks on the way out do nothing shared
+            raise _Stop()
+        me.op = op
+        if self.sites:
+            me.site = _site()
+        self._pass(me)
 
     def wait(self, lock: str, what: str, ready, acquire) -> None:
         me = self._me()
         if me is None:
             raise AssertionError(f"the scheduler's own thread waits for {what}")
-        me.op, me.site, me.ready, me.acquire = ("lock", lock, "wait"), f"sleeps on {what}", ready, acquire
-        self._yield(me)
+        if self.over.is_set():
+            raise _Stop()
+        me.op, me.site, me.ready = ("lock", lock, "wait", f"sleeps on {what}"), f"sleeps on {what}", ready
+        self._pass(me)
         me.ready = None
         acquire()
 
     def _flush_point(self, start: int, end: int, caller: str = "__change_memory_common") -> None:
-        self.point(("flush", "tlb"))
+        self.point(("flush", "tlb", "rw"))
         self._flush(start, end, caller)
 
-    def _yield(self, me: _ThreadState) -> None:
+    def _pass(self, me: _ThreadState) -> None:
+        """`me` is at its next access: choose who goes; wait for the baton if it is someone else."""
+        chosen = self._schedule()
+        if chosen == me.index:
+            return
         with self.cond:
-            self.turn = None
-            self.cond.notify_all()
-            self.cond.wait_for(lambda: self.turn == me.index or self.abandon)
-            if self.abandon:
+            self.cond.wait_for(lambda: self.turn == me.index or self.turn is None)
+            if self.turn is None:
                 raise _Stop()
 
     def _body(self, me: _ThreadState) -> None:
-        with self.cond:
-            self.cond.wait_for(lambda: self.turn == me.index or self.abandon)
         try:
-            if self.abandon:
-                return
             me.started = True
             if me.spec.irq:
                 with self.kernel.machine.context.in_softirq():
@@ -254,16 +274,43 @@ class _Run:
             else:
                 me.spec.body(self.kernel)
         except _Stop:
-            pass
-        except BaseException as e:          # noqa: BLE001 - reported as the run's verdict or re-raised
+            return
+        except BaseException as e:          # noqa: BLE001 - the run's verdict, or re-raised by the scheduler
             me.error = e
-        finally:
-            me.done = True
-            with self.cond:
-                self.turn = None
-                self.cond.notify_all()
+        me.done = True
+        self._schedule()
 
-    # -- the scheduler's side ---------------------------------------------------------------
+    # -- choosing ----------------------------------------------------------------------------
+    def _schedule(self) -> int | None:
+        """Record the next step and hand the baton to its thread; None when the run is over."""
+        outcome = self._outcome()
+        chosen = None
+        if outcome is None:
+            runnable = self.runnable()
+            pending = tuple(None if t.done else self.pending(t.index) for t in self.threads)
+            chosen = self.choose(len(self.steps), runnable, pending, self.page_size)
+            if chosen is None:
+                self.blocked = True
+            else:
+                t = self.threads[chosen]
+                self.states.append((runnable, pending))
+                self.steps.append(Step(chosen, pending[chosen], t.site or f"{t.spec.name}()"))
+                if t.spec.irq:
+                    self.running_irq = chosen
+        else:
+            self.outcome = outcome
+        with self.cond:
+            self.turn = chosen
+            self.cond.notify_all()
+        if chosen is None:
+            self.over.set()
+            return None
+        t = self.threads[chosen]
+        if t.os_thread is None:
+            t.os_thread = threading.Thread(target=self._body, args=(t,), daemon=True)
+            t.os_thread.start()
+        return chosen
+
     def runnable(self) -> list[int]:
         if self.running_irq is not None and not self.threads[self.running_irq].done:
             irq = self.threads[self.running_irq]
@@ -274,41 +321,17 @@ class _Run:
         t = self.threads[index]
         return t.op if t.started else ("start", t.spec.name)
 
-    def advance(self, index: int) -> Step:
-        """Let thread `index` do its pending access and run to its next one."""
-        t = self.threads[index]
-        step = Step(index, self.pending(index), t.site or f"{t.spec.name}()")
-        if t.spec.irq:
-            self.running_irq = index
-        if t.os_thread is None:
-            t.os_thread = threading.Thread(target=self._body, args=(t,), daemon=True)
-            t.os_thread.start()
-        with self.cond:
-            self.turn = index
-            self.cond.notify_all()
-            self.cond.wait_for(lambda: self.turn is None)
-        return step
-
-    def finish(self) -> None:
-        with self.cond:
-            self.abandon = True
-            self.cond.notify_all()
-        for t in self.threads:
-            if t.os_thread is not None:
-                t.os_thread.join(timeout=10)
-        self.kernel.machine.memory = self._memory
-        self.kernel.machine.context.scheduler = None
-        self.kernel.flush_tlb_kernel_range = self._flush
-
-    def verdict(self) -> tuple[str, str] | None:
+    def _outcome(self) -> tuple[str, str] | None:
         for t in self.threads:
             if isinstance(t.error, PoisonedPageError):
-                return "use-after-free", f"{t.spec.name} read {t.error.pa:#x} in table page {t.error.page:#x}, " \
-                                         "which another thread freed"
+                return "use-after-free", f"{t.spec.name} accessed {t.error.pa:#x} in table page " \
+                                         f"{t.error.page:#x}, which another thread freed"
             if t.error is not None:
-                raise t.error
-        for v in self.kernel.violations:
-            return _RULE_VERDICT.get(v.rule, v.rule), f"{v.site}: {v.message}"
+                return "error", ""
+        k = self.kernel
+        if len(k.machine.log.reports) + len(k.found_violations) != self.reports:
+            for v in k.violations:
+                return _RULE_VERDICT.get(v.rule, v.rule), str(v)
         if all(t.done for t in self.threads):
             return "safe", ""
         if not self.runnable():
@@ -316,43 +339,48 @@ class _Run:
             return "deadlock", f"every live thread sleeps: {blocked}"
         return None
 
+    def execute(self) -> None:
+        self._schedule()
+        self.over.wait()
+        for t in self.threads:
+            if t.os_thread is not None:
+                t.os_thread.join(timeout=10)
+        self.kernel.machine.memory = self._memory
+        self.kernel.machine.context.scheduler = None
+        self.kernel.flush_tlb_kernel_range = self._flush
+        for t in self.threads:
+            if t.error is not None and not isinstance(t.error, PoisonedPageError):
+                raise t.error
+
 
 def _site() -> str:
-    """`callee < caller` of the innermost kernel frames of the calling thread."""
+    """`callee < caller` of the innermost kernel functions of the calling thread (model helpers, whose
+    names start with one underscore, are skipped)."""
     names, frame = [], sys._getframe(2)
     while frame is not None and len(names) < 2:
-        if not frame.f_code.co_filename.endswith(_PLUMBING) and frame.f_code.co_name not in (
-                "write_entry", "call", "wrapper", "__getattr__"):
-            names.append(frame.f_code.co_name)
+        name = frame.f_code.co_name
+        if not frame.f_code.co_filename.endswith(_PLUMBING) and name not in _NOT_KERNEL and (
+                not name.startswith("_") or name.startswith("__")):
+            names.append(name)
         frame = frame.f_back
     return " < ".join(names)
 
 
-def _execute(setup, threads, choose, fallbacks=None) -> tuple[Execution, list]:
-    """Run one execution; `choose(i, runnable, run)` picks the thread of step i (None: stop here).
-    Returns the execution and, per step, (runnable, pending ops of every live thread)."""
-    run = _Run(setup, threads)
-    ex = Execution(threads=tuple(t.name for t in threads))
-    states = []
-    try:
-        while True:
-            found = run.verdict()
-            if found is not None:
-                ex.verdict, ex.detail = found
-                break
-            runnable = run.runnable()
-            pending = {i: run.pending(i) for i in range(len(threads)) if not run.threads[i].done}
-            choice = choose(len(ex.steps), runnable, pending, run.page_size)
-            if choice is None:
-                ex.blocked = True
-                break
-            states.append((runnable, pending))
-            ex.steps.append(run.advance(choice))
-        ex.fallbacks = fallbacks(run.kernel) if fallbacks else 0
-    finally:
-        run.finish()
-    ex.page_size = run.page_size
-    return ex, states
+_NOT_KERNEL = {"write_entry", "call", "wrapper", "body", "run", "<lambda>", "__getattr__", "__init__"}
+
+
+def _execute(setup, threads, choose, fallbacks=None, sites: bool = False) -> tuple[Execution, list]:
+    """Run one execution; `choose(i, runnable, pending, page_size)` picks the thread of step i (None: stop
+    here; `pending[t]` is thread t's next access). Returns the execution and, per step, (runnable,
+    pending). `sites` records the kernel function of each step (slower: the trace of a witness)."""
+    run = _Run(setup, threads, choose, sites)
+    run.execute()
+    ex = Execution(steps=run.steps, threads=tuple(t.name for t in threads), blocked=run.blocked,
+                   page_size=run.page_size)
+    if run.outcome:
+        ex.verdict, ex.detail = run.outcome
+    ex.fallbacks = fallbacks(run.kernel) if fallbacks else 0
+    return ex, run.states
 
 
 def parse_schedule(text: str) -> list[int]:
@@ -389,6 +417,11 @@ class Exploration:
     verdicts: dict = field(default_factory=dict)
 
 
+def sequential(setup, threads: list[KernelThread]) -> Execution:
+    """One execution, each thread to completion in turn: the shared accesses of each code path, in order."""
+    return _execute(setup, threads, lambda i, runnable, pending, size: runnable[0], sites=True)[0]
+
+
 def replay(setup, threads: list[KernelThread], schedule: str) -> Execution:
     """Run exactly the schedule; a thread that cannot run where the schedule says is an error."""
     choices = parse_schedule(schedule)
@@ -400,12 +433,13 @@ def replay(setup, threads: list[KernelThread], schedule: str) -> Execution:
             raise ArgumentError(f"schedule {schedule!r}: step {i} runs thread {choices[i]}, which cannot run "
                                 f"there (runnable: {runnable})")
         return choices[i]
-    return _execute(setup, threads, choose)[0]
+    return _execute(setup, threads, choose, sites=True)[0]
 
 
 def explore(setup, threads: list[KernelThread], *, bound: int = 100000, random: int = 0, seed: int = 0,
-            fallbacks=None) -> Exploration:
-    """Every execution up to partial-order equivalence (or `random` seeded random ones)."""
+            fallbacks=None, until_violation: bool = True, on_progress=None) -> Exploration:
+    """Every execution up to partial-order equivalence (or `random` seeded random ones), at most `bound`;
+    `until_violation`: stop at the first execution that is not safe (its schedule is the witness)."""
     result = Exploration()
     if random:
         rng = random_module.Random(seed)
@@ -413,8 +447,12 @@ def explore(setup, threads: list[KernelThread], *, bound: int = 100000, random: 
             ex, _ = _execute(setup, threads, lambda i, runnable, pending, size: rng.choice(runnable) if runnable
                              else None, fallbacks)
             _record(result, ex)
+            if on_progress:
+                on_progress(result.explored, random)
+            if until_violation and result.witness is not None:
+                break
         result.complete = False
-        return result
+        return _traced(result, setup, threads)
     nodes: list[dict] = []          # per depth: sleep, backtrack, done (sets of thread indices)
     prefix: list[int] = []
     while True:
@@ -424,17 +462,31 @@ def explore(setup, threads: list[KernelThread], *, bound: int = 100000, random: 
         else:
             _record(result, ex)
         _add_backtracks(ex, states, nodes, threads)
+        if on_progress:
+            on_progress(result.explored + result.pruned, bound)
         depth = _next_branch(nodes)
+        if until_violation and result.witness is not None:
+            result.complete = depth is None
+            return _traced(result, setup, threads)
         if depth is None:
-            return result
+            return _traced(result, setup, threads)
         if result.explored + result.pruned >= bound:
             result.complete = False
-            return result
+            return _traced(result, setup, threads)
         t = min(nodes[depth]["backtrack"] - nodes[depth]["done"] - nodes[depth]["sleep"])
         nodes[depth]["done"].add(t)
         del nodes[depth + 1:]
         prefix = [n["chosen"] for n in nodes[:depth]] + [t]
         nodes[depth]["chosen"] = t
+
+
+def _traced(result: Exploration, setup, threads) -> Exploration:
+    """The witness run again with its kernel function names (the schedule reproduces it exactly)."""
+    if result.witness is not None:
+        fallbacks = result.witness.fallbacks
+        result.witness = replay(setup, threads, result.witness.schedule)
+        result.witness.fallbacks = fallbacks
+    return result
 
 
 def _record(result: Exploration, ex: Execution) -> None:
@@ -459,7 +511,7 @@ def _chooser(prefix: list[int], nodes: list[dict], threads):
             parent = nodes[i - 1]
             op = parent["pending"][parent["chosen"]]
             sleep = {q for q in parent["sleep"] | (parent["done"] - {parent["chosen"]})
-                     if q in pending and not conflicts(pending[q], op, size)}
+                     if pending[q] is not None and not conflicts(pending[q], op, size)}
         candidates = [t for t in runnable if t not in sleep]
         nodes.append(dict(sleep=sleep, backtrack=set(), done=set(), runnable=runnable, pending=pending))
         if not candidates:
@@ -473,31 +525,39 @@ def _chooser(prefix: list[int], nodes: list[dict], threads):
 
 def _add_backtracks(ex: Execution, states, nodes: list[dict], threads) -> None:
     """Flanagan-Godefroid: for each step, the last earlier conflicting step of another thread that does not
-    happen before it gets a backtrack point for this thread (or for every runnable one)."""
+    happen before it gets a backtrack point for this thread (or for every runnable one). Vector clocks join
+    the latest conflicting step of each thread (a thread's earlier steps happen before its later ones)."""
     size = ex.page_size
     n = len(threads)
     clocks: list[list[int]] = []
     last_of_thread: dict[int, int] = {}
-    by_object: dict = {}
+    reads: dict = {}            # object -> thread -> indices of its reads
+    changes: dict = {}          # object -> thread -> indices of its writes, frees, lock and key operations
     for j, step in enumerate(ex.steps):
-        clock = list(clocks[last_of_thread[step.thread]]) if step.thread in last_of_thread else [0] * n
-        earlier = by_object.get(_object(step.op, size), []) if step.op[0] != "start" else []
-        racing = None
-        for i in reversed(earlier):
-            other = ex.steps[i]
-            if other.thread == step.thread or not conflicts(other.op, step.op, size):
-                continue
-            if clocks[i][other.thread] > clock[other.thread] and racing is None:
-                racing = i
-            clock = [max(a, b) for a, b in zip(clock, clocks[i])]
-        if racing is not None:
-            node = nodes[racing]
-            runnable = states[racing][0]
-            node["backtrack"] |= {step.thread} if step.thread in runnable else set(runnable)
-        clock[step.thread] += 1
+        p, op = step.thread, step.op
+        clock = list(clocks[last_of_thread[p]]) if p in last_of_thread else [0] * n
+        if op[0] != "start":
+            obj = _object(op, size)
+            lists = [changes.get(obj, {})] + ([reads.get(obj, {})] if op[0] not in ("read", "read_table") else [])
+            racing = None
+            for by_thread in lists:
+                for q, indices in by_thread.items():
+                    if q == p:
+                        continue
+                    i = next((i for i in reversed(indices) if conflicts(ex.steps[i].op, op, size)), None)
+                    if i is None:
+                        continue
+                    if clocks[i][q] > clock[q] and (racing is None or i > racing):
+                        racing = i
+                    clock = [max(a, b) for a, b in zip(clock, clocks[i])]
+            if racing is not None:
+                runnable = states[racing][0]
+                nodes[racing]["backtrack"] |= {p} if p in runnable else set(runnable)
+            kind = reads if op[0] in ("read", "read_table") else changes
+            kind.setdefault(obj, {}).setdefault(p, []).append(j)
+        clock[p] += 1
         clocks.append(clock)
-        last_of_thread[step.thread] = j
-        by_object.setdefault(_object(step.op, size), []).append(j)
+        last_of_thread[p] = j
 
 
 def _next_branch(nodes: list[dict]) -> int | None:

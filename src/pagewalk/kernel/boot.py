@@ -49,10 +49,12 @@ def start_kernel(cfg: KernelConfig) -> Kernel:
     image = cfg.image or KernelImage.typical(layout.kimage_vaddr, first + SZ_2M)
     # swapper_pg_dir is in the image (vmlinux.lds.S: the last page directory before __init_begin)
     machine = Machine.simulated(cfg.era, page_size=cfg.page_size, va_bits=cfg.va_bits, vabits_actual=actual,
-                                banks=list(cfg.ram_banks), version=cfg.version,
+                                banks=list(cfg.ram_banks + cfg.hotpluggable), version=cfg.version,
                                 swapper_pg_dir=image.pa(image.swapper_pg_dir or image.init_begin - cfg.page_size))
     machine.variants = cfg.variants
     era, memory = machine.era, machine.memory
+    for start, end in cfg.hotpluggable:          # not memblock's: nothing is allocated there at boot
+        memory.reserve(start, end)
     phys_offset = memstart_addr(cfg, actual) if cfg.phys_offset is None else cfg.phys_offset
     _reserve(memory, "the kernel image", image.pa(image.text), image.pa(image.end))
     fdt = cfg.fdt or ((first + QEMU_FDT_OFFSET, QEMU_FDT_SIZE) if memory.is_backed(first + QEMU_FDT_OFFSET,

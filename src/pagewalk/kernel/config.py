@@ -55,6 +55,8 @@ class KernelConfig:
     realm_shared_bit: int = 1 << 47
     #: CONFIG_PTDUMP_DEBUGFS (kernel_page_tables in debugfs; before 6.18 it turns huge vmap off).
     ptdump_debugfs: bool = False
+    #: CONFIG_DEBUG_WX (ptdump_check_wx() after mark_rodata_ro(), and debugfs check_wx_pages).
+    debug_wx: bool = False
     #: Kernel version whose predicates apply (default: the era's).
     version: tuple[int, int, int] | None = None
     #: RAM banks `(start, end)` (/proc/iomem "System RAM"); default one bank [ram_base, ram_base + ram).
@@ -69,6 +71,8 @@ class KernelConfig:
     image: KernelImage | None = None
     #: The flattened device tree `(pa, size)`; default: QEMU virt's, 1 MiB at 130 MiB into the first bank.
     fdt: tuple[int, int] | None = None
+    #: RAM the machine has but the kernel does not boot with, for add_memory() (a DIMM slot, virtio-mem).
+    hotpluggable: tuple[tuple[int, int], ...] = ()
     #: Code variants of the kernel-pgtable-freeing.md history, by name (VARIANTS).
     variants: frozenset = frozenset()
 

@@ -26,6 +26,7 @@ from ..mm.locks import Mutex
 from ..mm.machine import Machine
 from ..mm.vmalloc import VmallocSpace, vm_struct
 from ..phys.memory import MASK64
+from . import memory_hotplug
 from . import vmalloc as vmalloc_c
 from .config import KernelConfig
 from .hooks import KernelHook, Violation, kernel_function
@@ -171,6 +172,7 @@ class Kernel:
         for start, end in space.lazy_aliases:
             self.flush_tlb_kernel_range(start, end, "vm_unmap_aliases")
         space.lazy_aliases.clear()
+        space.purge()
 
     def register_area(self, addr: int, size: int, flags: int, pages=(), page_order: int = 0,
                       caller: str = "") -> vm_struct:
@@ -199,6 +201,8 @@ class Kernel:
     vmap = kernel_function(vmalloc_c.vmap)
     ioremap = kernel_function(vmalloc_c.ioremap)
     vfree = kernel_function(vmalloc_c.vfree)
+    add_memory = kernel_function(memory_hotplug.add_memory)
+    remove_memory = kernel_function(memory_hotplug.remove_memory)
     kfence_protect_page = kernel_function(kfence_c.kfence_protect_page)
     kfence_init_late = kernel_function(kfence_c.kfence_init_late)
     set_memory_ro = kernel_function(pageattr.set_memory_ro)

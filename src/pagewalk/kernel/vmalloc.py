@@ -61,10 +61,12 @@ def _map_area(k, size: int, *, huge: bool, flags: int) -> int | None:
     va = k.vmalloc_space.alloc_va(size + page, unit) if pfns else None
     if va is None:                                      # out of pages or of vmalloc space: NULL
         return None
-    shift = unit.bit_length() - 1       # __vmap_pages_range_noflush(): one vmap_range_noflush() per unit
+    # __vmap_pages_range_noflush(): small pages in one walk, else one vmap_range_noflush() per unit
+    shift = unit.bit_length() - 1
+    step = size if unit == page else unit
     err = 0
-    for off in range(0, size, unit):
-        err = err or vmap_range_noflush(k, va + off, va + off + unit, pfns[0] * page + off, Prot.kernel(k), shift)
+    for off in range(0, size, step):
+        err = err or vmap_range_noflush(k, va + off, va + off + step, pfns[0] * page + off, Prot.kernel(k), shift)
     if err:
         k.mapper.unmap_range(va, va + size)
         return None
@@ -125,6 +127,7 @@ def vfree(k, addr: int) -> None:
     end = area.addr + area.usable_size(k.machine.arch.page_size)
     k.mapper.unmap_range(area.addr, end)
     k.vmalloc_space.lazy_aliases.append((area.addr, end))
+    k.vmalloc_space.lazy_free.append((area.addr, area.end))
     k.vmalloc_space.remove(area)            # data pages are not recycled: every PA stays unique
 
 

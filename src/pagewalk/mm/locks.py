@@ -35,9 +35,10 @@ class RWSemaphore:
     writer: bool = False
     #: Every acquisition, in order: ('read' | 'write', in_atomic) for tests.
     history: list[tuple[str, bool]] = field(default_factory=list)
-    #: Who holds it (owner, 'read' | 'write') and who waits, first come first served.
-    holders: list[tuple[str, str]] = field(default_factory=list)
-    waiters: list[tuple[str, str]] = field(default_factory=list)
+    #: Who holds it (owner, 'read' | 'write', ticket) and who waits, first come first served.
+    holders: list[tuple[str, str, int]] = field(default_factory=list)
+    waiters: list[tuple[str, str, int]] = field(default_factory=list)
+    tickets: int = 0
 
     def down_read(self) -> None:
         self.context.might_sleep(f"down_read({self.name})", f"{self.name} taken for read")
@@ -51,14 +52,16 @@ class RWSemaphore:
 
     def down_read_trylock(self) -> bool:
         """`mmap_read_trylock()`: never sleeps."""
-        self.context.point(("lock", self.name))
+        self.context.point(("lock", self.name, "rw", "down_read_trylock"))
         return self.try_read(self.context.current())
 
     def _lock(self, mode: str, request) -> None:
         owner = self.context.current()
-        self.context.point(("lock", self.name))
+        self.context.point(("lock", self.name, "rw", f"down_{mode}"))
         if not request(owner):
-            self.context.wait(self.name, f"{self.name} for {mode}", lambda: (owner, mode) in self.holders)
+            ticket = self.waiters[-1][2]
+            self.context.wait(self.name, f"{self.name} for {mode}",
+                              lambda: any(h[2] == ticket for h in self.holders))
 
     def up_read(self) -> None:
         self._unlock("read")
@@ -68,9 +71,9 @@ class RWSemaphore:
 
     def _unlock(self, mode: str) -> None:
         owner = self.context.current()
-        if (owner, mode) not in self.holders:
+        if not any(h[:2] == (owner, mode) for h in self.holders):
             raise RuntimeError(f"up_{mode}({self.name}) by {owner}, which does not hold it for {mode}")
-        self.context.point(("lock", self.name))
+        self.context.point(("lock", self.name, "rw", f"up_{mode}"))
         self.release(owner, mode)
 
     def is_locked(self) -> bool:
@@ -80,8 +83,12 @@ class RWSemaphore:
         return self.writer
 
     # -- owners that may block (F29-F32) ---------------------------------------------------
-    def _grant(self, owner: str, mode: str) -> None:
-        self.holders.append((owner, mode))
+    def _ticket(self) -> int:
+        self.tickets += 1
+        return self.tickets
+
+    def _grant(self, owner: str, mode: str, ticket: int | None = None) -> None:
+        self.holders.append((owner, mode, ticket or self._ticket()))
         if mode == "write":
             self.writer = True
         else:
@@ -98,7 +105,7 @@ class RWSemaphore:
         """`down_read()` (F29, F32): acquired, or queued (False) iff a writer holds it, or a waiter is queued
         while another reader holds it (a reader may otherwise steal past a queued writer)."""
         if self.writer or (self.waiters and self.readers):
-            self.waiters.append((owner, "read"))
+            self.waiters.append((owner, "read", self._ticket()))
             return False
         self._grant(owner, "read")
         return True
@@ -106,7 +113,7 @@ class RWSemaphore:
     def request_write(self, owner: str) -> bool:
         """`down_write()` (F31, F32): acquired if free, else queued in FIFO order (False)."""
         if self.is_locked() or self.waiters:
-            self.waiters.append((owner, "write"))
+            self.waiters.append((owner, "write", self._ticket()))
             return False
         self._grant(owner, "write")
         return True
@@ -114,7 +121,7 @@ class RWSemaphore:
     def release(self, owner: str, mode: str | None = None) -> list[str]:
         """`up_read()`/`up_write()` by `owner`; returns the waiters it let in: the head writer once the lock is
         free, or the run of readers at the head of the queue."""
-        held = next(h for h in self.holders if h[0] == owner and mode in (None, h[1]))
+        held = next(h for h in reversed(self.holders) if h[0] == owner and mode in (None, h[1]))
         self.holders.remove(held)
         if held[1] == "write":
             self.writer = False
@@ -122,11 +129,11 @@ class RWSemaphore:
             self.readers -= 1
         woken = []
         while self.waiters and not self.writer:
-            waiter, wants = self.waiters[0]
+            waiter, wants, ticket = self.waiters[0]
             if wants == "write" and (self.readers or woken):
                 break
             self.waiters.pop(0)
-            self._grant(waiter, wants)
+            self._grant(waiter, wants, ticket)
             woken.append(waiter)
             if wants == "write":
                 break
@@ -178,7 +185,7 @@ class PercpuRWSemaphore:
         ctx = self.context
         ctx.might_sleep(f"percpu_down_{mode}({self.name})", f"{self.name} taken for {mode}")
         owner = ctx.current()
-        ctx.point(("lock", self.name))
+        ctx.point(("lock", self.name, mode, f"percpu_down_{mode}"))
         if not request(owner):
             ctx.wait(self.name, f"{self.name} for {mode}", lambda: self.writer is None and (
                 not self.pending if mode == "read" else not self.readers and self.pending[0] == owner),
@@ -186,7 +193,8 @@ class PercpuRWSemaphore:
 
     def percpu_up(self) -> None:
         """`put_online_mems()` / `mem_hotplug_done()`."""
-        self.context.point(("lock", self.name))
+        mode = "write" if self.writer == self.context.current() else "read"
+        self.context.point(("lock", self.name, mode, f"percpu_up_{mode}"))
         self.release(self.context.current())
 
 
@@ -208,28 +216,28 @@ class StaticKey:
     #: Where reads and changes are shared accesses (an explorer); None: not interleaved.
     context: ExecutionContext | None = None
 
-    def _point(self) -> None:
+    def _point(self, action: str, mode: str = "write") -> None:
         if self.context is not None:
-            self.context.point(("key", self.name))
+            self.context.point(("key", self.name, mode, action))
 
     def enabled(self) -> bool:
         """`static_branch_unlikely()`."""
-        self._point()
+        self._point("static_branch_unlikely", "read")
         return self.count > 0
 
     def inc(self) -> None:
-        self._point()
+        self._point("static_branch_inc")
         self.count += 1
 
     def dec(self) -> None:
-        self._point()
+        self._point("static_branch_dec")
         if self.count <= 0:
             self.warnings.append(f"static_branch_dec: count {self.count} would go negative")
             return
         self.count -= 1
 
     def enable(self) -> None:
-        self._point()
+        self._point("static_branch_enable")
         if self.count > 0:
             if self.count != 1:
                 self.warnings.append(f"static_branch_enable: count {self.count} != 1")
@@ -237,7 +245,7 @@ class StaticKey:
         self.count = 1
 
     def disable(self) -> None:
-        self._point()
+        self._point("static_branch_disable")
         if self.count != 1:
             if self.count != 0:
                 self.warnings.append(f"static_branch_disable: count {self.count} != 1")
@@ -253,14 +261,14 @@ class Mutex:
 
     def lock(self) -> None:
         self.context.might_sleep(f"mutex_lock({self.name})", f"mutex {self.name}")
-        self.context.point(("lock", self.name))
+        self.context.point(("lock", self.name, "rw", "mutex_lock"))
         if self.held:
             self.context.wait(self.name, f"mutex {self.name}", lambda: not self.held,
                               lambda: setattr(self, "held", True))
         self.held = True
 
     def unlock(self) -> None:
-        self.context.point(("lock", self.name))
+        self.context.point(("lock", self.name, "rw", "mutex_unlock"))
         self.held = False
 
 

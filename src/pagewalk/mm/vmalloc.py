@@ -49,14 +49,17 @@ class vm_struct:  # noqa: N801 - kernel name
 class VmallocSpace:
     """The vmap_area tree, as far as pageattr needs it, and where the next area goes.
 
-    New areas are placed bottom-up from `cursor` (a bump allocator: freed VA is
-    not reused, so every address the model hands out is unique).
+    New areas go first-fit into VA that was freed and purged (`purge()`, as
+    `__purge_vmap_area_lazy()` makes it reusable, F11), else bottom-up from `cursor`.
 
     >>> space = VmallocSpace(0xffff800080000000, 0xffff800100000000)
     >>> hex(space.alloc_va(0x3000, 0x200000))
     '0xffff800080000000'
     >>> space.alloc_va(1 << 40, 0x1000) is None
     True
+    >>> space.lazy_free.append((0xffff800080000000, 0xffff800080003000)); space.purge()
+    >>> hex(space.alloc_va(0x2000, 0x1000))
+    '0xffff800080000000'
     """
 
     def __init__(self, start: int, end: int):
@@ -66,9 +69,25 @@ class VmallocSpace:
         self._starts: list[int] = []
         #: Lazily-freed alias ranges waiting for vm_unmap_aliases() (start, end).
         self.lazy_aliases: list[tuple[int, int]] = []
+        #: VA of freed areas (guard page included), reusable once purged.
+        self.lazy_free: list[tuple[int, int]] = []
+        self.free: list[tuple[int, int]] = []
+
+    def purge(self) -> None:
+        """`__purge_vmap_area_lazy()`: the lazily freed VA becomes free (merged with the space above `cursor`
+        when it reaches it)."""
+        self.free = sorted(self.free + self.lazy_free)
+        self.lazy_free.clear()
+        while self.free and self.free[-1][1] == self.cursor:
+            self.cursor = self.free.pop()[0]
 
     def alloc_va(self, size: int, align: int) -> int | None:
         """The start of a free `size`-byte range aligned to `align`, or None when the space is exhausted."""
+        for i, (start, end) in enumerate(self.free):
+            va = -(-start // align) * align
+            if va + size <= end:
+                self.free[i:i + 1] = [r for r in ((start, va), (va + size, end)) if r[0] < r[1]]
+                return va
         va = -(-self.cursor // align) * align
         if va + size > self.end:
             return None

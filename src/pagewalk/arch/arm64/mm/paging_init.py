@@ -17,7 +17,7 @@ from .create_mapping import (
 from .mapping import Prot
 
 __all__ = ["kfence_alloc_pool", "map_mem", "mark_linear_text_alias_ro", "mark_rodata_ro", "free_initmem",
-           "vmemmap_populate", "early_fixmap_init", "fixmap_remap_fdt", "map_entry_trampoline", "lm"]
+           "vmemmap_populate", "vmemmap_populate_section", "vmemmap_range", "early_fixmap_init", "fixmap_remap_fdt", "map_entry_trampoline", "lm"]
 
 STRUCT_PAGE = 64
 #: __entry_tramp_text_end - __entry_tramp_text_start is 8-12K in every capture (3 pages of 4K, 1 of 16K/64K).
@@ -121,25 +121,38 @@ def free_initmem(k) -> None:
     k.mapper.unmap_range(k.image.init_begin, k.image.init_end)
 
 
-def vmemmap_populate(k) -> None:
-    """The struct pages of every memory section with RAM: PMD blocks on 4K, base pages otherwise (B33)."""
-    arch, lay, memory = k.machine.arch, k.layout, k.machine.memory
-    shift = arch.page_shift
-    section = 1 << (29 if arch.page_size == 65536 else 27)
+def _section_size(k) -> int:
+    return 1 << (29 if k.machine.arch.page_size == 65536 else 27)       # SECTION_SIZE_BITS
+
+
+def vmemmap_range(k, section_pa: int) -> tuple[int, int]:
+    """The struct pages of the memory section at `section_pa`: `vmemmap + pfn * 64`, with
+    `vmemmap = VMEMMAP_START - (s64)PHYS_OFFSET >> PAGE_SHIFT * 64` (B33)."""
+    shift = k.machine.arch.page_shift
     signed = k.phys_offset - (1 << 64) if k.phys_offset >> 63 else k.phys_offset
-    vmemmap = lay.vmemmap_start - (signed >> shift) * STRUCT_PAGE
-    size = (section >> shift) * STRUCT_PAGE
-    sections = sorted({s for start, end in k.banks for s in range(start // section * section, end, section)})
+    start = (k.layout.vmemmap_start - (signed >> shift) * STRUCT_PAGE + (section_pa >> shift) * STRUCT_PAGE) & MASK64
+    return start, start + (_section_size(k) >> shift) * STRUCT_PAGE
+
+
+def vmemmap_populate_section(k, section_pa: int) -> None:
+    """vmemmap_populate(): PMD blocks on 4K (PROT_SECT_NORMAL in 6.x), base pages otherwise (B33)."""
+    arch, memory = k.machine.arch, k.machine.memory
+    start, end = vmemmap_range(k, section_pa)
     blocks = arch.page_size == 4096
     prot = Prot.kernel(k)
     if blocks and not k.machine.era.vmemmap_blocks_dirty:
         prot = Prot(prot.value & ~PTE_DIRTY)                 # PROT_SECT_NORMAL
-    for s in sections:
-        backing = memory.alloc_range(size, size if blocks else arch.page_size)
-        if backing is None:
-            raise MemoryError("no RAM left for vmemmap")
-        _create(k, backing, (vmemmap + (s >> shift) * STRUCT_PAGE) & MASK64, size, prot,
-                NO_CONT_MAPPINGS | (0 if blocks else NO_BLOCK_MAPPINGS))
+    backing = memory.alloc_range(end - start, end - start if blocks else arch.page_size)
+    if backing is None:
+        raise MemoryError("no RAM left for vmemmap")
+    _create(k, backing, start, end - start, prot, NO_CONT_MAPPINGS | (0 if blocks else NO_BLOCK_MAPPINGS))
+
+
+def vmemmap_populate(k) -> None:
+    """The struct pages of every memory section with RAM."""
+    section = _section_size(k)
+    for s in sorted({s for start, end in k.banks for s in range(start // section * section, end, section)}):
+        vmemmap_populate_section(k, s)
 
 
 def early_fixmap_init(k) -> None:
