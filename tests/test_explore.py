@@ -47,6 +47,8 @@ ROWS = [
     ("kfence-softirq-vs-split", Options(era="6.18", variant="nov-2025-fix"), "safe"),
     ("kfence-softirq-vs-split", Options(era="later"), "safe"),
     ("kfence-softirq-vs-split", Options(era="seed-v2"), "safe"),
+    ("pagemap-failure-vs-ptdump", Options(era="6.12"), "use-after-free"),                          # S-p
+    ("pagemap-failure-vs-ptdump", Options(era="later"), "use-after-free"),
 ]
 
 

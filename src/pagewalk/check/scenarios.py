@@ -10,9 +10,11 @@ kernel set up by the real boot, then threads that are the kernel's own code path
 import copy
 from dataclasses import dataclass, replace
 
+from ..arch.arm64.mm.kconfig import BuildOptions
 from ..arch.arm64.mm.ptdump import ptdump_check_wx
 from ..errors import ArgumentError
 from ..kernel.boot import start_kernel
+from ..mm.kasan import kasan_add_zero_shadow
 from ..kernel.config import RODATA_FULL_DEFAULT_SINCE, VARIANTS, KernelConfig
 from ..mm.era import Era
 from .explore import Exploration, KernelThread, explore, replay
@@ -175,6 +177,25 @@ def _kfence_vs_split(options: Options):
                KernelThread("kfence(softirq)", lambda k: k.kfence_protect_page(kfence_page, True), irq=True)]
 
 
+#: CONFIG_KASAN_SHADOW_OFFSET of a generic-KASAN arm64 build with 48-bit VAs (arch/arm64/Kconfig).
+KASAN_SHADOW_OFFSET_48 = 0xdfff800000000000
+
+
+def _pagemap_failure(options: Options):
+    """A generic-KASAN kernel (the boot-time shadow of RAM is not modelled: only the hot-plug shadow), a
+    ZONE_DEVICE range whose arch_add_memory() fails on its first table allocation."""
+    k = _boot(options, build=BuildOptions(kasan="generic", kasan_shadow_offset=KASAN_SHADOW_OFFSET_48),
+              hotpluggable=((0x80000000, 0x88000000),))
+    early_shadow_pte = k.machine.memory.alloc_page()           # kasan_early_shadow_pte[] in the image
+    probe = copy.deepcopy(k)                                   # how many tables the shadow takes ...
+    before = probe.machine.memory.allocations
+    kasan_add_zero_shadow(probe, probe.page_address(0x80000000 // probe.config.page_size), 128 << 20,
+                          KASAN_SHADOW_OFFSET_48, early_shadow_pte)
+    k.machine.memory.fail_nth_allocation(probe.machine.memory.allocations - before + 1)   # ... then fail
+    return k, [_walker(options.walker), KernelThread(
+        "pagemap_range(fails)", lambda k: k.pagemap_range(0x80000000, 128 << 20, early_shadow_pte))]
+
+
 SCENARIOS = {s.name: s for s in [
     Scenario("ptdump-vs-vmap-huge", "S-a, S-b, S-c, S-f",
              "ptdump (or check-wx) || huge vmap promoting over a still-linked table (a purged, reused VA)",
@@ -206,5 +227,9 @@ SCENARIOS = {s.name: s for s in [
              "set_direct_map_invalid splitting a linear-map block (BBML2) || KFENCE set_memory_valid in softirq",
              [("6.18", "sleep-in-atomic (as merged)"), ("6.18 --variant nov-2025-fix", "safe"), ("later", "safe"),
               ("seed-v2", "safe")], _kfence_vs_split),
+    Scenario("pagemap-failure-vs-ptdump", "S-p (derived, not reported upstream)",
+             "ptdump || pagemap_range() failing: KASAN shadow tables freed after mem_hotplug_done()",
+             [("6.12, 6.18, later", "use-after-free (expected by the spec)")], _pagemap_failure,
+             walkers=("ptdump", "check-wx")),
 ]}
 

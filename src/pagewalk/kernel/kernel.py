@@ -203,6 +203,7 @@ class Kernel:
     vfree = kernel_function(vmalloc_c.vfree)
     add_memory = kernel_function(memory_hotplug.add_memory)
     remove_memory = kernel_function(memory_hotplug.remove_memory)
+    pagemap_range = kernel_function(memory_hotplug.pagemap_range)
     kfence_protect_page = kernel_function(kfence_c.kfence_protect_page)
     kfence_init_late = kernel_function(kfence_c.kfence_init_late)
     set_memory_ro = kernel_function(pageattr.set_memory_ro)
