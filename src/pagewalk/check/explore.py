@@ -16,6 +16,28 @@ is sequentially consistent: weak-memory orderings (F35) are out of scope.
 Verdicts: use-after-free (a read of a freed table page), deadlock (every live thread blocked),
 sleep-in-atomic and lock-assertion (the kernel log), bbm-violation and stale-tlb (the checkers), safe.
 A schedule ("0:12,1:3,0:5": thread 0 for 12 steps, ...) replays one execution exactly.
+
+Your own scenario is a kernel and threads that are functions of it (the catalogue in
+scenarios.py is written this way): here a lockless walk of a range against freeing its table.
+
+>>> import copy
+>>> from pagewalk import boot
+>>> from pagewalk.mm.pagewalk import mm_walk_ops, walk_kernel_page_table_range_lockless
+>>> k = boot(era="later", rodata="noalias", ram=128 << 20, checks=False)
+>>> v = k.vmalloc(4096)
+>>> ops = mm_walk_ops(pte_entry=lambda ptr, addr, next, walk: walk.read(ptr) and 0)
+>>> def walker(k):
+...     walk_kernel_page_table_range_lockless(v, v + 4096, ops, init_mm=k.machine.init_mm)
+>>> def freer(k):                                   # what promoting v's PMD entry to a block would do
+...     arch, mem = k.machine.arch, k.machine.memory
+...     pmd = arch.entry_for(mem.read_u64, k.machine.swapper_pg_dir, v, 3)
+...     table = arch.table_address(mem.read_u64(pmd))
+...     k.write_entry(pmd, 0)
+...     mem.free_page(table)
+>>> result = explore(lambda: copy.deepcopy(k), [KernelThread("walker", walker), KernelThread("freer", freer)])
+>>> result.verdict, replay(lambda: copy.deepcopy(k), [KernelThread("walker", walker),
+...                                                  KernelThread("freer", freer)], result.witness.schedule).verdict
+('use-after-free', 'use-after-free')
 """
 
 import random as random_module
