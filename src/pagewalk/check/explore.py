@@ -78,7 +78,6 @@ class _ThreadState:
         self.op: tuple | None = None            # the access it is about to do
         self.site = ""
         self.ready = None                       # when waiting: a predicate
-        self.acquire = None
         self.done = False
         self.started = False
         self.error: BaseException | None = None
@@ -480,12 +479,12 @@ def explore(setup, threads: list[KernelThread], *, bound: int = 100000, random: 
     nodes: list[dict] = []          # per depth: sleep, backtrack, done (sets of thread indices)
     prefix: list[int] = []
     while True:
-        ex, states = _execute(setup, threads, _chooser(prefix, nodes, threads), fallbacks)
+        ex, states = _execute(setup, threads, _chooser(prefix, nodes), fallbacks)
         if ex.blocked:
             result.pruned += 1
         else:
             _record(result, ex)
-        _add_backtracks(ex, states, nodes, threads)
+        _add_backtracks(ex, states, nodes)
         if on_progress:
             on_progress(result.explored + result.pruned, bound)
         depth = _next_branch(nodes)
@@ -524,7 +523,7 @@ def _record(result: Exploration, ex: Execution) -> None:
         result.witness, result.verdict = ex, ex.verdict
 
 
-def _chooser(prefix: list[int], nodes: list[dict], threads):
+def _chooser(prefix: list[int], nodes: list[dict]):
     def choose(i, runnable, pending, size):
         if i < len(prefix):
             node = nodes[i]
@@ -547,12 +546,12 @@ def _chooser(prefix: list[int], nodes: list[dict], threads):
     return choose
 
 
-def _add_backtracks(ex: Execution, states, nodes: list[dict], threads) -> None:
+def _add_backtracks(ex: Execution, states, nodes: list[dict]) -> None:
     """Flanagan-Godefroid: for each step, the last earlier conflicting step of another thread that does not
     happen before it gets a backtrack point for this thread (or for every runnable one). Vector clocks join
     the latest conflicting step of each thread (a thread's earlier steps happen before its later ones)."""
     size = ex.page_size
-    n = len(threads)
+    n = len(ex.threads)
     clocks: list[list[int]] = []
     last_of_thread: dict[int, int] = {}
     reads: dict = {}            # object -> thread -> indices of its reads

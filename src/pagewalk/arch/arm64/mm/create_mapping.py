@@ -97,7 +97,7 @@ class _Call:
         arch = self.arch
         while True:
             nxt = arch.addr_end(depth, addr, end)
-            if depth == PUD and self.pud_block(ptr, addr, nxt, phys):
+            if depth == PUD and self.block_ok(PUD, ptr, addr, nxt, phys):
                 self.k.write_entry(ptr, self.leaf(PUD, phys, False))
             else:
                 if not self.table_at(depth, ptr):
@@ -114,10 +114,12 @@ class _Call:
             if addr == end:
                 return True
 
-    def pud_block(self, ptr: int, addr: int, nxt: int, phys: int) -> bool:
-        if self.arch.page_size != 4096 or (addr | nxt | phys) % (1 << self.arch.shift[PUD]):
+    def block_ok(self, depth: int, ptr: int, addr: int, nxt: int, phys: int) -> bool:
+        """A block here: PUD only with 4K pages (pud_sect_supported()), VA and PA aligned, blocks allowed, and
+        (7.x) the entry not already a table."""
+        if depth == PUD and self.arch.page_size != 4096:
             return False
-        if self.flags & NO_BLOCK_MAPPINGS:
+        if (addr | nxt | phys) % (1 << self.arch.shift[depth]) or self.flags & NO_BLOCK_MAPPINGS:
             return False
         return not (self.keeps_granularity and self.memory.read_u64(ptr) & PMD_TYPE_MASK == PMD_TYPE_TABLE)
 
@@ -137,13 +139,10 @@ class _Call:
 
     def init_pmd(self, base: int, addr: int, end: int, phys: int, cont: bool) -> bool:
         arch = self.arch
-        pmd = 1 << arch.shift[PMD]
         ptr = base + 8 * arch.index(PMD, addr)
         while True:
             nxt = arch.addr_end(PMD, addr, end)
-            is_table = self.memory.read_u64(ptr) & PMD_TYPE_MASK == PMD_TYPE_TABLE
-            if (not (addr | nxt | phys) % pmd and not self.flags & NO_BLOCK_MAPPINGS
-                    and not (self.keeps_granularity and is_table)):
+            if self.block_ok(PMD, ptr, addr, nxt, phys):
                 self.k.write_entry(ptr, self.leaf(PMD, phys, cont))
             elif not self.table_at(PMD, ptr) or not self.cont_pte(self.child(PMD, ptr, addr), addr, nxt, phys):
                 return False
