@@ -251,3 +251,15 @@ def test_explore_property_random_mixes_of_safe_paths_are_safe(era, names, seed):
     threads = _mix_threads(k, names)
     result = explore(lambda: copy.deepcopy(k), threads, random=4, seed=seed)
     assert result.verdict == "safe", result.witness and result.witness.trace()
+
+
+def test_freeing_f14_s_p_add_failing_in_add_pages_removes_its_linear_map_and_frees_shadow_outside_the_lock():
+    """F14/F15: arch_add_memory() failing in __add_pages() (no memory for the struct pages) removes the linear
+    map it made; pagemap_range() then frees the KASAN shadow table after mem_hotplug_done()."""
+    from pagewalk.check.scenarios import _pagemap_failure
+    k, _ = _pagemap_failure(Options(era="later"))
+    ops = steps_of(k, lambda k: k.pagemap_range(0x80000000, 128 << 20, 0))
+    locks = [i for i, (kind, _) in enumerate(ops) if kind == "lock"]
+    frees = [i for i, (kind, _) in enumerate(ops) if kind == "free"]
+    assert frees and frees[-1] > locks[-1]                        # the shadow's PMD table: after the unlock
+    assert ops[frees[-1] + 1][0] == "write"                       # freed, then unlinked (pud_clear)

@@ -14,7 +14,6 @@ from ..arch.arm64.mm.kconfig import BuildOptions
 from ..arch.arm64.mm.ptdump import ptdump_check_wx
 from ..errors import ArgumentError
 from ..kernel.boot import start_kernel
-from ..mm.kasan import kasan_add_zero_shadow
 from ..kernel.config import RODATA_FULL_DEFAULT_SINCE, VARIANTS, KernelConfig
 from ..mm.era import Era
 from .explore import Exploration, KernelThread, explore, replay
@@ -183,15 +182,14 @@ KASAN_SHADOW_OFFSET_48 = 0xdfff800000000000
 
 def _pagemap_failure(options: Options):
     """A generic-KASAN kernel (the boot-time shadow of RAM is not modelled: only the hot-plug shadow), a
-    ZONE_DEVICE range whose arch_add_memory() fails on its first table allocation."""
+    ZONE_DEVICE range whose arch_add_memory() fails in __add_pages(): no memory for its struct pages."""
     k = _boot(options, build=BuildOptions(kasan="generic", kasan_shadow_offset=KASAN_SHADOW_OFFSET_48),
               hotpluggable=((0x80000000, 0x88000000),))
     early_shadow_pte = k.machine.memory.alloc_page()           # kasan_early_shadow_pte[] in the image
-    probe = copy.deepcopy(k)                                   # how many tables the shadow takes ...
+    probe = copy.deepcopy(k)                                   # the vmemmap's backing is the last allocation
     before = probe.machine.memory.allocations
-    kasan_add_zero_shadow(probe, probe.page_address(0x80000000 // probe.config.page_size), 128 << 20,
-                          KASAN_SHADOW_OFFSET_48, early_shadow_pte)
-    k.machine.memory.fail_nth_allocation(probe.machine.memory.allocations - before + 1)   # ... then fail
+    assert probe.pagemap_range(0x80000000, 128 << 20, early_shadow_pte) == 0
+    k.machine.memory.fail_nth_allocation(probe.machine.memory.allocations - before)
     return k, [_walker(options.walker), KernelThread(
         "pagemap_range(fails)", lambda k: k.pagemap_range(0x80000000, 128 << 20, early_shadow_pte))]
 

@@ -18,7 +18,7 @@ True
 
 from errno import EINVAL
 
-from ..arch.arm64.mm.hotplug import arch_add_memory, arch_remove_memory, free_empty_tables, unmap_hotplug_range
+from ..arch.arm64.mm.hotplug import arch_add_memory, arch_remove_memory
 from ..arch.arm64.mm.paging_init import lm
 from ..mm.kasan import kasan_add_zero_shadow, kasan_remove_zero_shadow
 
@@ -57,7 +57,7 @@ def remove_memory(k, start: int, size: int) -> int:
 
 def pagemap_range(k, start: int, size: int, early_shadow_pte: int) -> int:
     """mm/memremap.c `pagemap_range()` for ZONE_DEVICE memory on a KASAN kernel: under mem_hotplug_begin()
-    kasan_add_zero_shadow(), then arch_add_memory(); when that fails (arm64 removes what it mapped) the
+    kasan_add_zero_shadow(), then arch_add_memory(); when that fails (it removes its own linear map) the
     error path runs kasan_remove_zero_shadow() *after* mem_hotplug_done() (F15, S-p). 0 or -errno."""
     offset = k.config.build.kasan_shadow_offset
     if offset is None:
@@ -67,9 +67,6 @@ def pagemap_range(k, start: int, size: int, early_shadow_pte: int) -> int:
     err = kasan_add_zero_shadow(k, lm(k, start), size, offset, early_shadow_pte)
     if not err:
         err = arch_add_memory(k, start, size)
-        if err:                                         # arch_add_memory()'s own clean-up
-            unmap_hotplug_range(k, lm(k, start), lm(k, start) + size)
-            free_empty_tables(k, lm(k, start), lm(k, start) + size, k.page_offset, k.layout.page_end)
     lock.percpu_up()
     if err:
         kasan_remove_zero_shadow(k, lm(k, start), size, offset)

@@ -128,7 +128,8 @@ class SimulatedRAM:
             page += self.page_size
 
     def fail_nth_allocation(self, nth: int | None) -> None:
-        """Make the `nth` next allocation (1 = the very next) return None; None disarms."""
+        """Make the `nth` next allocation (alloc_page or alloc_range; 1 = the very next) return None; None
+        disarms."""
         self._fail_at = None if nth is None else self.allocations + nth
 
     def _fail_due(self) -> bool:
@@ -165,7 +166,12 @@ class SimulatedRAM:
         return pa not in self._reserved and pa not in self._live and pa not in self._pages
 
     def alloc_range(self, size: int, align: int) -> int | None:
-        """`memblock_phys_alloc(size, align)`: the highest free aligned run in one bank, reserved; None if none."""
+        """`memblock_phys_alloc(size, align)` (or a contiguous page allocation at run time): the highest free
+        aligned run in one bank, reserved; None if none or if this is the allocation set to fail."""
+        self.allocations += 1
+        if self._fail_at is not None and self.allocations == self._fail_at:
+            self._fail_at = None
+            return None
         page = self.page_size
         for start, end in reversed(self.banks):
             pa = (end - size) // align * align

@@ -12,36 +12,44 @@ from ..asm.pgtable import PGD, PTE, Offset
 from ..asm.pgtable_hwdef import MT_NORMAL_TAGGED
 from .create_mapping import NO_BLOCK_MAPPINGS, NO_CONT_MAPPINGS, NO_EXEC_MAPPINGS, create_pgd_mapping
 from .mapping import Prot
-from .paging_init import lm, vmemmap_range, vmemmap_populate_section
+from .paging_init import lm, sections, vmemmap_populate_section, vmemmap_range
 
 __all__ = ["arch_add_memory", "arch_remove_memory", "unmap_hotplug_range", "free_empty_tables"]
 
 
 def arch_add_memory(k, start: int, size: int) -> int:
-    """The linear map of `[start, start + size)` (NO_EXEC; page-granular where the boot map is), then its
-    struct pages; 0 or -ENOMEM."""
+    """The linear map of `[start, start + size)` (NO_EXEC; page-granular where the boot map is), then
+    __add_pages(): the struct pages of each section. When those fail the linear map is removed again
+    (`__remove_pgd_mapping()`); 0 or -ENOMEM. (Linux BUGs when the linear map itself gets no table page.)"""
     flags = NO_EXEC_MAPPINGS
     if k.config.linear_map_page_granular():
         flags |= NO_BLOCK_MAPPINGS | NO_CONT_MAPPINGS
     err = create_pgd_mapping(k, start, lm(k, start), size, Prot.kernel(k, attrindx=MT_NORMAL_TAGGED), flags)
     if err:
+        k.machine.log.bug("pgd_pgtable_alloc_init_mm", f"no page for the linear map of {start:#x}+{size:#x}")
         return err
-    section = 1 << (29 if k.machine.arch.page_size == 65536 else 27)
-    for s in range(start // section * section, start + size, section):
-        vmemmap_populate_section(k, s)
+    for s in sections(k, start, start + size):
+        err = vmemmap_populate_section(k, s)
+        if err:
+            _remove_pgd_mapping(k, start, size)
+            return err
     return 0
 
 
 def arch_remove_memory(k, start: int, size: int) -> None:
     """__remove_pages() (vmemmap_free() of each section) then __remove_pgd_mapping() of the linear map."""
     lay = k.layout
-    section = 1 << (29 if k.machine.arch.page_size == 65536 else 27)
-    for s in range(start // section * section, start + size, section):
+    for s in sections(k, start, start + size):
         vstart, vend = vmemmap_range(k, s)
         unmap_hotplug_range(k, vstart, vend, per_page_flush=True)
         free_empty_tables(k, vstart, vend, lay.vmemmap_start, lay.vmemmap_end)
+    _remove_pgd_mapping(k, start, size)
+
+
+def _remove_pgd_mapping(k, start: int, size: int) -> None:
+    """`__remove_pgd_mapping(swapper_pg_dir, __phys_to_virt(start), size)`."""
     unmap_hotplug_range(k, lm(k, start), lm(k, start) + size)
-    free_empty_tables(k, lm(k, start), lm(k, start) + size, k.page_offset, lay.page_end)
+    free_empty_tables(k, lm(k, start), lm(k, start) + size, k.page_offset, k.layout.page_end)
 
 
 def unmap_hotplug_range(k, start: int, end: int, per_page_flush: bool = False) -> None:

@@ -8,6 +8,8 @@ layout, phys_offset and banks) and returns nothing: at boot the kernel panics
 on failure, so do these (MemoryError).
 """
 
+from errno import ENOMEM
+
 from ....mm.kfence import pool_pages
 from ....phys.memory import MASK64
 from ..asm.pgtable_hwdef import MT_NORMAL_TAGGED, PTE_DIRTY, PTE_NG
@@ -17,7 +19,7 @@ from .create_mapping import (
 from .mapping import Prot
 
 __all__ = ["kfence_alloc_pool", "map_mem", "mark_linear_text_alias_ro", "mark_rodata_ro", "free_initmem",
-           "vmemmap_populate", "vmemmap_populate_section", "vmemmap_range", "early_fixmap_init", "fixmap_remap_fdt", "map_entry_trampoline", "lm"]
+           "vmemmap_populate", "vmemmap_populate_section", "vmemmap_range", "sections", "early_fixmap_init", "fixmap_remap_fdt", "map_entry_trampoline", "lm"]
 
 STRUCT_PAGE = 64
 #: __entry_tramp_text_end - __entry_tramp_text_start is 8-12K in every capture (3 pages of 4K, 1 of 16K/64K).
@@ -121,8 +123,10 @@ def free_initmem(k) -> None:
     k.mapper.unmap_range(k.image.init_begin, k.image.init_end)
 
 
-def _section_size(k) -> int:
-    return 1 << (29 if k.machine.arch.page_size == 65536 else 27)       # SECTION_SIZE_BITS
+def sections(k, start: int, end: int) -> range:
+    """The memory sections (SECTION_SIZE_BITS: 27, 29 on 64K) that `[start, end)` touches."""
+    size = 1 << (29 if k.machine.arch.page_size == 65536 else 27)
+    return range(start // size * size, end, size)
 
 
 def vmemmap_range(k, section_pa: int) -> tuple[int, int]:
@@ -131,11 +135,13 @@ def vmemmap_range(k, section_pa: int) -> tuple[int, int]:
     shift = k.machine.arch.page_shift
     signed = k.phys_offset - (1 << 64) if k.phys_offset >> 63 else k.phys_offset
     start = (k.layout.vmemmap_start - (signed >> shift) * STRUCT_PAGE + (section_pa >> shift) * STRUCT_PAGE) & MASK64
-    return start, start + (_section_size(k) >> shift) * STRUCT_PAGE
+    section = sections(k, section_pa, section_pa + 1).step
+    return start, start + (section >> shift) * STRUCT_PAGE
 
 
-def vmemmap_populate_section(k, section_pa: int) -> None:
-    """vmemmap_populate(): PMD blocks on 4K (PROT_SECT_NORMAL in 6.x), base pages otherwise (B33)."""
+def vmemmap_populate_section(k, section_pa: int) -> int:
+    """vmemmap_populate(): PMD blocks on 4K (PROT_SECT_NORMAL in 6.x), base pages otherwise (B33);
+    0 or -ENOMEM."""
     arch, memory = k.machine.arch, k.machine.memory
     start, end = vmemmap_range(k, section_pa)
     blocks = arch.page_size == 4096
@@ -144,15 +150,16 @@ def vmemmap_populate_section(k, section_pa: int) -> None:
         prot = Prot(prot.value & ~PTE_DIRTY)                 # PROT_SECT_NORMAL
     backing = memory.alloc_range(end - start, end - start if blocks else arch.page_size)
     if backing is None:
-        raise MemoryError("no RAM left for vmemmap")
-    _create(k, backing, start, end - start, prot, NO_CONT_MAPPINGS | (0 if blocks else NO_BLOCK_MAPPINGS))
+        return -ENOMEM
+    return create_pgd_mapping(k, backing, start, end - start, prot,
+                              NO_CONT_MAPPINGS | (0 if blocks else NO_BLOCK_MAPPINGS))
 
 
 def vmemmap_populate(k) -> None:
-    """The struct pages of every memory section with RAM."""
-    section = _section_size(k)
-    for s in sorted({s for start, end in k.banks for s in range(start // section * section, end, section)}):
-        vmemmap_populate_section(k, s)
+    """The struct pages of every memory section with RAM (at boot a failure is a panic)."""
+    for s in sorted({s for start, end in k.banks for s in sections(k, start, end)}):
+        if vmemmap_populate_section(k, s):
+            raise MemoryError(f"vmemmap of section {s:#x}: out of memory")
 
 
 def early_fixmap_init(k) -> None:
